@@ -1,0 +1,21 @@
+"""Read-side helpers shared by pages, API and commands."""
+
+from .models import Check, Classifier, QueueItem, Review, Score
+
+
+def pipeline_status():
+    """What the service is doing: how many reviews arrived, are scored, wait."""
+    visible = Review.objects.filter(visibility=Review.Visibility.VISIBLE)
+    checks = []
+    for check in Check.objects.all():
+        active = Classifier.objects.filter(moderation_check=check, is_active=True).first()
+        if active is None:
+            checks.append({"check": check, "classifier": None, "scored": 0, "waiting": visible.count()})
+            continue
+        scored = Score.objects.filter(classifier=active).count()
+        waiting = visible.exclude(pk__in=Score.objects.filter(classifier=active).values("review_id")).count()
+        open_items = QueueItem.objects.filter(moderation_check=check, status=QueueItem.Status.OPEN).count()
+        checks.append(
+            {"check": check, "classifier": active, "scored": scored, "waiting": waiting, "open": open_items}
+        )
+    return {"received": Review.objects.count(), "visible": visible.count(), "checks": checks}

@@ -1,0 +1,87 @@
+"""Celery tasks: thin wrappers over `scoring`.
+
+Tasks are acknowledged late (a worker killed mid-task leaves its task on the
+broker for another worker), retried with backoff on transient errors, and
+idempotent (a second run finds the scores already written and writes none).
+"""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, DatabaseError, ConnectionError, TimeoutError)
+
+
+def chunks(ids, size):
+    ids = list(ids)
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def queue_scoring(review_ids, check_code=None):
+    """Queue `score_reviews` tasks for these reviews, one per SCORE_TASK_SIZE ids.
+
+    Nothing is queued while no classifier is active: the reviews wait, and the
+    activation of a classifier queues them.
+    """
+    from .models import Classifier
+
+    active = Classifier.objects.filter(is_active=True)
+    if check_code:
+        active = active.filter(moderation_check__code=check_code)
+    if not active.exists():
+        log.info("%d reviews wait unscored: no classifier is active", len(review_ids))
+        return 0
+    count = 0
+    for part in chunks(review_ids, settings.HWADMIN["SCORE_TASK_SIZE"]):
+        score_reviews.delay(part, check_code)
+        count += 1
+    return count
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=None,
+)
+def score_reviews(self, review_ids, check_code=None):
+    from . import scoring
+
+    written = scoring.score_reviews(review_ids, check_code)
+    log.info("scored %d of %d reviews", written, len(review_ids))
+    return written
+
+
+@shared_task(acks_late=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=5, max_retries=5)
+def sweep_unscored():
+    """Queue every visible review that has no score from its check's active classifier.
+
+    Catches reviews whose task was lost (a broker outage, a crash before
+    commit), so nothing stays unscored for longer than one sweep period.
+    """
+    return queue_unscored()
+
+
+def queue_unscored(check_code=None):
+    from .models import Classifier
+    from .scoring import unscored_review_ids
+
+    queued = 0
+    classifiers = Classifier.objects.filter(is_active=True).select_related("moderation_check")
+    if check_code:
+        classifiers = classifiers.filter(moderation_check__code=check_code)
+    for classifier in classifiers:
+        ids = list(unscored_review_ids(classifier))
+        for part in chunks(ids, settings.HWADMIN["SCORE_TASK_SIZE"]):
+            score_reviews.delay(part, classifier.moderation_check.code)
+        queued += len(ids)
+    return queued
