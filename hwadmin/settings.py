@@ -10,6 +10,10 @@ from pathlib import Path
 
 import dj_database_url
 
+# Models and tokenizers load from local directories only: never reach a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HWADMIN_VAR_DIR", BASE_DIR / "var"))
 
@@ -108,7 +112,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "ko-kr"
+LANGUAGE_CODE = os.environ.get("LANGUAGE_CODE", "en-us")
 TIME_ZONE = os.environ.get("TIME_ZONE", "Asia/Seoul")
 USE_I18N = True
 USE_TZ = True
@@ -147,6 +151,8 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem"):
+    for folder in ("out", "processed"):
+        (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "out"),
         "data_folder_out": str(BROKER_DIR / "out"),
@@ -158,6 +164,9 @@ else:
     # another worker (a worker killed mid-task loses nothing).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env_int("HWADMIN_BROKER_VISIBILITY_TIMEOUT", 3600),
+        # How often a worker looks for such abandoned tasks (seconds).
+        "unacked_restore_interval": env_int("HWADMIN_BROKER_RESTORE_INTERVAL", 60),
+        "unacked_restore_throttle": 1,
     }
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("HWADMIN_TASK_QUEUE", "hwadmin")
 CELERY_TASK_ACKS_LATE = True

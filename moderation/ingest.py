@@ -34,11 +34,19 @@ def reject_invalid_unicode(value):
 
 
 class TextField(serializers.CharField):
-    """A CharField that refuses NUL bytes (DRF's default) and lone surrogates."""
+    """A CharField that takes only JSON strings and refuses NUL bytes (DRF's
+    default) and lone surrogates."""
+
+    default_error_messages = {"invalid": "must be a string, not {kind}"}
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.validators.append(reject_invalid_unicode)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", kind=type(data).__name__)
+        return super().to_internal_value(data)
 
 
 class StrictIntegerField(serializers.IntegerField):

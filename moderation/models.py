@@ -208,6 +208,9 @@ class Action(models.Model):
         Classifier, null=True, blank=True, on_delete=models.PROTECT, related_name="actions"
     )
     reverts = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reverted_by")
+    # Set on the rows of a "blind all >= p" action: the threshold p. Null on
+    # decisions a reviewer made review by review.
+    threshold = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -58,6 +58,10 @@ def load_model_dir(path):
         raise ModelLoadError(f"{path}: no such directory")
     if not (directory / "config.json").exists():
         raise ModelLoadError(f"{path}: no config.json, so this is not a HuggingFace model directory")
+    if not (directory / "tokenizer.json").exists():
+        raise ModelLoadError(
+            f"{path}: no tokenizer.json; save the tokenizer beside the model (tokenizer.save_pretrained(dir))"
+        )
     configure_torch()
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -195,3 +199,22 @@ def unscored_review_ids(classifier):
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+def score_pending_now(check_code=None, progress=False, chunk_size=None):
+    """Score every pending review in this process (for `score_pending --now` and the demo)."""
+    from tqdm import tqdm
+
+    chunk_size = chunk_size or settings.HWADMIN["SCORE_TASK_SIZE"]
+    classifiers = Classifier.objects.filter(is_active=True)
+    if check_code:
+        classifiers = classifiers.filter(moderation_check__code=check_code)
+    written = 0
+    for classifier in classifiers:
+        ids = list(unscored_review_ids(classifier))
+        with tqdm(total=len(ids), desc=f"scoring with {classifier.name}", unit=" reviews", disable=not progress) as bar:
+            for start in range(0, len(ids), chunk_size):
+                part = ids[start : start + chunk_size]
+                written += score_with(classifier, part)
+                bar.update(len(part))
+    return written

@@ -34,13 +34,22 @@ def queue_scoring(review_ids, check_code=None):
     if check_code:
         active = active.filter(moderation_check__code=check_code)
     if not active.exists():
-        log.info("%d reviews wait unscored: no classifier is active", len(review_ids))
+        log.debug("%d reviews wait unscored: no classifier is active", len(review_ids))
         return 0
-    count = 0
+    return send_scoring_tasks(review_ids, check_code)
+
+
+def send_scoring_tasks(review_ids, check_code=None):
+    """Send the tasks; if the broker is down, log it and leave the reviews to the sweep."""
+    sent = 0
     for part in chunks(review_ids, settings.HWADMIN["SCORE_TASK_SIZE"]):
-        score_reviews.delay(part, check_code)
-        count += 1
-    return count
+        try:
+            score_reviews.delay(part, check_code)
+        except Exception as exc:  # kombu raises its own OperationalError, redis its ConnectionError
+            log.warning("could not queue %d reviews (%s); the periodic sweep will score them", len(part), exc)
+            continue
+        sent += 1
+    return sent
 
 
 @shared_task(
@@ -66,9 +75,24 @@ def sweep_unscored():
     """Queue every visible review that has no score from its check's active classifier.
 
     Catches reviews whose task was lost (a broker outage, a crash before
-    commit), so nothing stays unscored for longer than one sweep period.
+    commit), so nothing stays unscored for longer than one sweep period. While
+    scoring tasks still wait on the broker the sweep does nothing: those tasks
+    will score their reviews, and queueing them again would only pile up work.
     """
+    waiting = waiting_tasks()
+    if waiting:
+        log.info("sweep skipped: %d scoring tasks still wait on the broker", waiting)
+        return 0
     return queue_unscored()
+
+
+def waiting_tasks():
+    """Messages waiting in the task queue (not counting those a worker is running)."""
+    from hwadmin.celery import app
+
+    with app.connection_for_write() as connection:
+        declared = connection.default_channel.queue_declare(settings.CELERY_TASK_DEFAULT_QUEUE)
+    return declared.message_count
 
 
 def queue_unscored(check_code=None):
@@ -81,7 +105,7 @@ def queue_unscored(check_code=None):
         classifiers = classifiers.filter(moderation_check__code=check_code)
     for classifier in classifiers:
         ids = list(unscored_review_ids(classifier))
-        for part in chunks(ids, settings.HWADMIN["SCORE_TASK_SIZE"]):
-            score_reviews.delay(part, classifier.moderation_check.code)
+        send_scoring_tasks(ids, classifier.moderation_check.code)
         queued += len(ids)
     return queued
+from .webhooks import deliver_webhook  # noqa: E402,F401

@@ -1,11 +1,285 @@
-"""Reviewer pages (server-rendered)."""
+"""Reviewer pages (server-rendered). Each view parses the request, calls `queue`,
+`actions`, `audit` or `dashboard`, and renders; nothing else."""
 
+import csv
+from functools import wraps
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
 
+from . import actions, audit, dashboard, queue
+from .forms import AuditFilterForm, DecisionForm, QueueFilterForm, ThresholdForm
+from .models import Check, Review
 from .selectors import pipeline_status
+
+PERMISSION = "moderation.moderate_reviews"
+
+
+def reviewer_required(view):
+    """Anonymous users go to the login page; logged-in users without the permission get a 403."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if not request.user.has_perm(PERMISSION):
+            raise PermissionDenied("your account may not work the reviewer queue (ask for the reviewers group)")
+        return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 @login_required
 def home(request):
     return render(request, "moderation/home.html", {"status": pipeline_status()})
+
+
+def check_or_404(code):
+    return get_object_or_404(Check, code=code)
+
+
+def default_check_or_404():
+    check = queue.default_check()
+    if check is None:
+        raise PermissionDenied("no moderation check is configured; run the migrations")
+    return check
+
+
+def safe_next(request, fallback):
+    target = request.POST.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+def report(request, result):
+    """Flash what an action did, with the batch for its Undo button."""
+    if result.changed:
+        messages.success(request, result.message, extra_tags=str(result.batch))
+    else:
+        messages.warning(request, result.message)
+
+
+@require_GET
+@reviewer_required
+def queue_start(request):
+    return redirect("queue", check=default_check_or_404().code)
+
+
+@require_GET
+@reviewer_required
+def queue_page(request, check):
+    check = check_or_404(check)
+    form = QueueFilterForm(request.GET)
+    filters = form.filters() if form.is_valid() else {}
+    try:
+        page = queue.page(check, request.user, filters, after=request.GET.get("after"))
+    except queue.CursorError as exc:
+        messages.warning(request, str(exc))
+        page = queue.page(check, request.user, filters)
+    query = request.GET.copy()
+    query.pop("after", None)
+    return render(
+        request,
+        "moderation/queue.html",
+        {
+            "check": check,
+            "checks": Check.objects.all(),
+            "form": form,
+            "page": page,
+            "filters": filters,
+            "filter_query": query.urlencode(),
+            "filter_pairs": [(key, value) for key, values in query.lists() for value in values],
+            "first_page": not request.GET.get("after"),
+            "brands": queue.distinct_values("brand"),
+            "categories": queue.distinct_values("category"),
+        },
+    )
+
+
+@require_POST
+@reviewer_required
+def decide(request, check):
+    check = check_or_404(check)
+    back = safe_next(request, reverse("queue", args=[check.code]))
+    form = DecisionForm(request.POST, check=check)
+    if not form.is_valid():
+        messages.warning(request, "; ".join(e for errors in form.errors.values() for e in errors))
+        return redirect(back)
+    kind = request.POST.get("action")
+    data = form.cleaned_data
+    try:
+        if kind == "blind":
+            result = actions.blind(request.user, check, data["review"], data["reason"], data["note"])
+        elif kind == "keep":
+            result = actions.keep(request.user, check, data["review"], data["note"])
+        else:
+            messages.warning(request, f"unknown action {kind!r}: use Blind or Keep")
+            return redirect(back)
+    except actions.ActionError as exc:
+        messages.warning(request, str(exc))
+        return redirect(back)
+    queue.release(request.user, check)
+    report(request, result)
+    return redirect(back)
+
+
+@reviewer_required
+def blind_above(request, check):
+    """GET: show how many reviews a threshold blind covers and a few of them. POST: do it."""
+    check = check_or_404(check)
+    if request.method == "POST":
+        try:
+            result = actions.blind_above(
+                request.user, request.POST.get("token", ""), request.POST.get("reason", ""), request.POST.get("note", "")
+            )
+        except actions.ActionError as exc:
+            messages.warning(request, str(exc))
+            return redirect(safe_next(request, reverse("queue", args=[check.code])))
+        report(request, result)
+        return redirect(safe_next(request, reverse("queue", args=[check.code])))
+    threshold_form = ThresholdForm(request.GET)
+    filter_form = QueueFilterForm(request.GET)
+    if not threshold_form.is_valid() or not filter_form.is_valid():
+        errors = [*threshold_form.errors.values(), *filter_form.errors.values()]
+        messages.warning(request, "; ".join(e for errs in errors for e in errs))
+        return redirect(reverse("queue", args=[check.code]))
+    preview = actions.preview_threshold(check, threshold_form.cleaned_data["threshold"], filter_form.filters())
+    query = request.GET.copy()
+    query.pop("threshold", None)
+    back = reverse("queue", args=[check.code]) + (f"?{query.urlencode()}" if query else "")
+    return render(request, "moderation/confirm_threshold.html", {"check": check, "preview": preview, "back": back})
+
+
+@require_POST
+@reviewer_required
+def release(request, check):
+    queue.release(request.user, check_or_404(check))
+    return HttpResponse(status=204)
+
+
+@require_POST
+@reviewer_required
+def undo(request):
+    batch = request.POST.get("batch", "")
+    if batch == "last":
+        batch = actions.last_batch(request.user)
+        if batch is None:
+            messages.warning(request, "nothing to undo: you have no action that is not undone yet")
+            return redirect(safe_next(request, reverse("queue_start")))
+    try:
+        result = actions.undo(request.user, batch)
+    except actions.ActionError as exc:
+        messages.warning(request, str(exc))
+        return redirect(safe_next(request, reverse("audit")))
+    if result.changed:
+        messages.success(request, result.message, extra_tags=str(result.batch))
+    else:
+        messages.warning(request, f"Nothing to undo: the {result.asked} reviews of that batch were already undone or have changed since.")
+    return redirect(safe_next(request, reverse("audit")))
+
+
+@require_GET
+@reviewer_required
+def blinded(request, check):
+    check = check_or_404(check)
+    reviews = Paginator(queue.blinded_reviews(check, request.GET.get("q")), 50).get_page(request.GET.get("page"))
+    return render(
+        request, "moderation/blinded.html", {"check": check, "checks": Check.objects.all(), "reviews": reviews, "q": request.GET.get("q", "")}
+    )
+
+
+@require_POST
+@reviewer_required
+def unblind(request, check):
+    check = check_or_404(check)
+    back = safe_next(request, reverse("blinded", args=[check.code]))
+    form = DecisionForm(request.POST, check=check)
+    if not form.is_valid():
+        messages.warning(request, "; ".join(e for errors in form.errors.values() for e in errors))
+        return redirect(back)
+    result = actions.unblind(request.user, check, form.cleaned_data["review"], form.cleaned_data["note"])
+    report(request, result)
+    return redirect(back)
+
+
+@require_GET
+@reviewer_required
+def review_page(request, pk):
+    review = get_object_or_404(Review.objects.select_related("product"), pk=pk)
+    return render(
+        request,
+        "moderation/review.html",
+        {
+            "review": review,
+            "scores": review.scores.select_related("classifier", "moderation_check").order_by("-scored_at"),
+            "items": review.queue_items.select_related("moderation_check", "classifier", "decided_by", "held_by"),
+            "history": review.actions.select_related("user", "moderation_check", "classifier").order_by("created_at", "pk"),
+        },
+    )
+
+
+@require_GET
+@reviewer_required
+def audit_page(request):
+    form = AuditFilterForm(request.GET)
+    filters = form.cleaned_data if form.is_valid() else {}
+    rows = Paginator(audit.actions(filters), 100).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "moderation/audit.html",
+        {
+            "form": form,
+            "rows": rows,
+            "query": query.urlencode(),
+            "reverted": audit.reverted_batches({row.batch for row in rows}),
+            "checks": Check.objects.all(),
+        },
+    )
+
+
+class Echo:
+    def write(self, value):
+        return value
+
+
+@require_GET
+@reviewer_required
+def audit_csv(request):
+    form = AuditFilterForm(request.GET)
+    filters = form.cleaned_data if form.is_valid() else {}
+    writer = csv.writer(Echo())
+
+    def rows():
+        yield "\ufeff" + writer.writerow(audit.CSV_HEADER)
+        for action in audit.actions(filters).iterator(chunk_size=2000):
+            yield writer.writerow(audit.csv_row(action))
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="hwadmin-audit.csv"'
+    return response
+
+
+@require_GET
+@reviewer_required
+def dashboard_start(request):
+    return redirect("dashboard", check=default_check_or_404().code)
+
+
+@require_GET
+@reviewer_required
+def dashboard_page(request, check):
+    check = check_or_404(check)
+    return render(
+        request,
+        "moderation/dashboard.html",
+        {"check": check, "checks": Check.objects.all(), **dashboard.summary(check)},
+    )

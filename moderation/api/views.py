@@ -45,6 +45,8 @@ class ReviewIngestView(APIView):
                 {"error": f"request body is {int(length)} bytes; the limit is {limit} bytes"},
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
+        if length in ("", "0"):
+            return Response({"error": "the body is empty: send a JSON review object or a list of them"}, status=400)
         if not (request.content_type or "").startswith("application/json"):
             return Response(
                 {"error": f"send JSON with Content-Type: application/json (got {request.content_type or 'none'!r})"},

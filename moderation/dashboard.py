@@ -1,0 +1,126 @@
+"""The figures on the reviewer dashboard, one function each."""
+
+from datetime import timedelta
+
+from django.db.models import Case, Count, IntegerField, Q, Value, When
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from .models import Action, QueueItem, Review
+from .selectors import pipeline_status
+
+QUEUE_LEVELS = (0.5, 0.9, 0.99)
+HISTOGRAM_BINS = 20
+BANDS = [(0.0, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 0.95), (0.95, 0.99), (0.99, 1.0)]
+
+
+def open_queue(check):
+    return QueueItem.objects.filter(
+        moderation_check=check, status=QueueItem.Status.OPEN, review__visibility=Review.Visibility.VISIBLE
+    )
+
+
+def queue_sizes(check, levels=QUEUE_LEVELS):
+    counts = open_queue(check).aggregate(
+        total=Count("pk"), **{f"above_{i}": Count("pk", filter=Q(probability__gte=p)) for i, p in enumerate(levels)}
+    )
+    return {"total": counts["total"], "levels": [(p, counts[f"above_{i}"]) for i, p in enumerate(levels)]}
+
+
+def bin_expression(bins):
+    whens = [When(probability__lt=(i + 1) / bins, then=Value(i)) for i in range(bins - 1)]
+    return Case(*whens, default=Value(bins - 1), output_field=IntegerField())
+
+
+def histogram(check, bins=HISTOGRAM_BINS):
+    """Queue items per probability bin, split into open, blinded and kept."""
+    rows = (
+        QueueItem.objects.filter(moderation_check=check)
+        .annotate(bin=bin_expression(bins))
+        .values("bin", "status")
+        .annotate(n=Count("pk"))
+    )
+    counts = [{"open": 0, "blinded": 0, "kept": 0} for _ in range(bins)]
+    for row in rows:
+        counts[row["bin"]][row["status"]] = row["n"]
+    return [
+        {"low": i / bins, "high": (i + 1) / bins, **c, "total": c["open"] + c["blinded"] + c["kept"]}
+        for i, c in enumerate(counts)
+    ]
+
+
+def histogram_svg(bars, width=640, height=180):
+    """Bar geometry for the inline SVG chart (stacked: blinded, kept, open)."""
+    top = max((bar["total"] for bar in bars), default=0) or 1
+    step = width / len(bars)
+    shapes = []
+    for i, bar in enumerate(bars):
+        y = height
+        parts = []
+        for status in ("blinded", "kept", "open"):
+            h = bar[status] / top * height
+            y -= h
+            parts.append({"status": status, "y": round(y, 1), "h": round(h, 1), "n": bar[status]})
+        shapes.append({"x": round(i * step + 1, 1), "w": round(step - 2, 1), "parts": parts, **bar})
+    return {"width": width, "height": height, "bars": shapes, "top": top}
+
+
+def decisions_per_reviewer(days=14):
+    """Blind / keep / unblind decisions per reviewer per day (undo rows not counted)."""
+    since = timezone.now() - timedelta(days=days)
+    rows = (
+        Action.objects.filter(created_at__gte=since, reverts__isnull=True)
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "user__username")
+        .annotate(
+            blind=Count("pk", filter=Q(kind=Action.Kind.BLIND)),
+            keep=Count("pk", filter=Q(kind=Action.Kind.KEEP)),
+            unblind=Count("pk", filter=Q(kind=Action.Kind.UNBLIND)),
+            total=Count("pk"),
+        )
+        .order_by("-day", "user__username")
+    )
+    return list(rows)
+
+
+def band_expression(bands):
+    whens = [When(probability__lt=high, then=Value(i)) for i, (_, high) in enumerate(bands[:-1])]
+    return Case(*whens, default=Value(len(bands) - 1), output_field=IntegerField())
+
+
+def blind_share_by_band(check, bands=BANDS):
+    """Of reviewers' own blind/keep decisions (no threshold blinds, nothing undone), the share blinded per band."""
+    rows = (
+        Action.objects.filter(
+            moderation_check=check,
+            kind__in=[Action.Kind.BLIND, Action.Kind.KEEP],
+            reverts__isnull=True,
+            reverted_by__isnull=True,
+            threshold__isnull=True,
+            probability__isnull=False,
+        )
+        .annotate(band=band_expression(bands))
+        .values("band")
+        .annotate(
+            decided=Count("pk"),
+            blinded=Count("pk", filter=Q(kind=Action.Kind.BLIND)),
+        )
+    )
+    by_band = {row["band"]: row for row in rows}
+    out = []
+    for i, (low, high) in enumerate(bands):
+        row = by_band.get(i, {"decided": 0, "blinded": 0})
+        share = row["blinded"] / row["decided"] if row["decided"] else None
+        out.append({"low": low, "high": high, "decided": row["decided"], "blinded": row["blinded"], "share": share})
+    return out
+
+
+def summary(check):
+    return {
+        "status": pipeline_status(),
+        "sizes": queue_sizes(check),
+        "histogram": histogram_svg(histogram(check)),
+        "per_reviewer": decisions_per_reviewer(),
+        "bands": blind_share_by_band(check),
+    }
+

@@ -1,0 +1,38 @@
+"""manage.py demo_setup: a reviewer account and the sample reviews, for a first look."""
+
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from moderation.models import Classifier, Review
+
+
+class Command(BaseCommand):
+    help = "Create a reviewer account (password printed) and load data/sample/reviews.jsonl."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--username", default="reviewer")
+        parser.add_argument("--sample", default=str(Path(settings.BASE_DIR) / "data" / "sample" / "reviews.jsonl"))
+
+    def handle(self, *args, **options):
+        User = get_user_model()
+        password = secrets.token_urlsafe(9)
+        user, _ = User.objects.get_or_create(username=options["username"])
+        user.set_password(password)
+        user.is_staff = True
+        user.save()
+        user.groups.add(Group.objects.get(name="reviewers"))
+        if not Review.objects.exists():
+            call_command("load_reviews", options["sample"], stdout=self.stdout, stderr=self.stderr)
+        self.stdout.write("")
+        self.stdout.write(f"  reviewer account: {user.username} / {password}   (staff: can open /admin/ too)")
+        if not Classifier.objects.filter(is_active=True).exists():
+            self.stdout.write(
+                "  no classifier is registered yet: reviews wait unscored until one is. Register one with\n"
+                "    .venv/bin/python manage.py register_classifier --check unused MODEL_DIR --activate"
+            )

@@ -1,0 +1,181 @@
+"""The read side of the reviewer queue: what a reviewer sees, in what order.
+
+A check's queue is its open QueueItems whose review is still visible, sorted by
+probability (highest first) and then by review id (newest first). On
+PostgreSQL that is one scan of the partial index `queue_open_by_probability`.
+
+Pages are keyset-paginated: a page's cursor is the (probability, review id) of
+its last row, and the next page starts strictly after it, so page 100 costs
+what page 1 costs.
+
+Holds: opening a page holds its rows for the reviewer for HOLD_MINUTES;
+other reviewers' pages skip rows held by someone else, so two reviewers
+opening the queue at the same moment get different rows (on PostgreSQL the
+rows are claimed with FOR UPDATE SKIP LOCKED). Holds end when the reviewer
+acts on the rows, opens another page, leaves the page, or times out.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import Check, Product, QueueItem, Review
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+SUGGESTION_SECONDS = 300
+
+
+class CursorError(ValueError):
+    pass
+
+
+def default_check():
+    return Check.objects.order_by("position", "code").first()
+
+
+def hold_duration():
+    return timedelta(minutes=settings.HWADMIN["HOLD_MINUTES"])
+
+
+def day_start(value):
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value).date()
+    return timezone.make_aware(datetime.combine(value, time.min))
+
+
+def apply_filters(queryset, filters, prefix=""):
+    """Narrow a QueueItem queryset (or, with prefix, a related one) by the queue filters."""
+    f = filters or {}
+    r = f"{prefix}review__"
+    conditions = {}
+    if f.get("p_min") is not None:
+        conditions[f"{prefix}probability__gte"] = f["p_min"]
+    if f.get("p_max") is not None:
+        conditions[f"{prefix}probability__lte"] = f["p_max"]
+    if f.get("product"):
+        conditions[f"{r}product__external_id"] = f["product"]
+    if f.get("brand"):
+        conditions[f"{r}product__brand"] = f["brand"]
+    if f.get("category"):
+        conditions[f"{r}product__category"] = f["category"]
+    if f.get("rating"):
+        conditions[f"{r}rating__in"] = list(f["rating"])
+    if f.get("date_from"):
+        conditions[f"{r}written_at__gte"] = day_start(f["date_from"])
+    if f.get("date_to"):
+        conditions[f"{r}written_at__lt"] = day_start(f["date_to"]) + timedelta(days=1)
+    queryset = queryset.filter(**conditions)
+    if f.get("q"):
+        queryset = queryset.filter(Q(**{f"{r}good_text__icontains": f["q"]}) | Q(**{f"{r}bad_text__icontains": f["q"]}))
+    return queryset
+
+
+def open_items(check, filters=None):
+    """Every undecided, visible review of this check that matches the filters, best first."""
+    queryset = QueueItem.objects.filter(
+        moderation_check=check, status=QueueItem.Status.OPEN, review__visibility=Review.Visibility.VISIBLE
+    )
+    return apply_filters(queryset, filters).order_by("-probability", "-review_id")
+
+
+def not_held_by_others(queryset, user, now=None):
+    now = now or timezone.now()
+    free = Q(held_until__isnull=True) | Q(held_until__lte=now)
+    if user is not None and user.is_authenticated:
+        free |= Q(held_by=user)
+    return queryset.filter(free)
+
+
+def encode_cursor(item):
+    return f"{item.probability!r}_{item.review_id}"
+
+
+def decode_cursor(cursor):
+    try:
+        probability, review_id = cursor.rsplit("_", 1)
+        return float(probability), int(review_id)
+    except (AttributeError, ValueError):
+        raise CursorError(f"'after' must be a cursor such as 0.97_1234 (probability_reviewid), not {cursor!r}")
+
+
+def after_cursor(queryset, cursor):
+    probability, review_id = decode_cursor(cursor)
+    return queryset.filter(Q(probability__lt=probability) | Q(probability=probability, review_id__lt=review_id))
+
+
+@dataclass
+class Page:
+    items: list
+    next_cursor: str | None
+    held_until: datetime | None = None
+    size: int = DEFAULT_PAGE_SIZE
+    filters: dict = field(default_factory=dict)
+
+
+def page(check, user, filters=None, after=None, size=DEFAULT_PAGE_SIZE, hold=True):
+    """One page of the queue for this reviewer; holds its rows when `hold`."""
+    size = max(1, min(int(size), MAX_PAGE_SIZE))
+    now = timezone.now()
+    queryset = not_held_by_others(open_items(check, filters), user, now).select_related(
+        "review", "review__product", "classifier"
+    )
+    if after:
+        queryset = after_cursor(queryset, after)
+    if not hold:
+        rows = list(queryset[: size + 1])
+        return Page(rows[:size], encode_cursor(rows[size - 1]) if len(rows) > size else None, None, size, filters or {})
+    with transaction.atomic():
+        release(user, check)
+        rows = list(queryset.select_for_update(skip_locked=True, of=("self",))[: size + 1])
+        shown = rows[:size]
+        until = now + hold_duration()
+        QueueItem.objects.filter(pk__in=[item.pk for item in shown]).update(held_by=user, held_until=until)
+        for item in shown:
+            item.held_by, item.held_until = user, until
+    return Page(shown, encode_cursor(shown[-1]) if len(rows) > size else None, until, size, filters or {})
+
+
+def release(user, check=None, review_ids=None):
+    """End this reviewer's holds (all of them, or on these reviews)."""
+    queryset = QueueItem.objects.filter(held_by=user)
+    if check is not None:
+        queryset = queryset.filter(moderation_check=check)
+    if review_ids is not None:
+        queryset = queryset.filter(review_id__in=review_ids)
+    return queryset.update(held_by=None, held_until=None)
+
+
+def cursor_at(check, filters, position):
+    """The cursor that starts the page at this 0-based row position (for tools and benchmarks)."""
+    item = open_items(check, filters).only("probability", "review_id")[position - 1 : position].first()
+    return encode_cursor(item) if item else None
+
+
+def count_above(check, threshold, filters=None):
+    return apply_filters(open_items(check, filters), {"p_min": threshold}).count()
+
+
+def blinded_reviews(check=None, q=None):
+    """Blinded reviews, most recently changed first, for the unblind list."""
+    queryset = Review.objects.filter(visibility=Review.Visibility.BLINDED).select_related("product")
+    if check is not None:
+        queryset = queryset.filter(queue_items__moderation_check=check)
+    if q:
+        queryset = queryset.filter(Q(good_text__icontains=q) | Q(bad_text__icontains=q))
+    return queryset.order_by("-updated_at", "-pk")
+
+
+def distinct_values(field_name, limit=500):
+    """Brands or categories for the filter's suggestions (cached for a few minutes)."""
+
+    def load():
+        values = Product.objects.exclude(**{field_name: ""}).order_by(field_name).values_list(field_name, flat=True)
+        return list(values.distinct()[:limit])
+
+    return cache.get_or_set(f"moderation.queue.distinct.{field_name}", load, SUGGESTION_SECONDS)

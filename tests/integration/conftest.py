@@ -1,0 +1,91 @@
+"""Real parts: PostgreSQL, Redis and `celery worker` processes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.tiny import ROOT
+
+
+def database_url(connection):
+    s = connection.settings_dict
+    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+class Worker:
+    """A `celery worker` subprocess against the test database and the test broker."""
+
+    def __init__(self, env, log_path):
+        self.env = env
+        self.log_path = log_path
+        self.process = None
+
+    def start(self, *extra):
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "hwadmin", "worker", "--loglevel=info", "--concurrency=1",
+             "--without-gossip", "--without-mingle", *extra],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        return self
+
+    def kill(self):
+        """SIGKILL the worker and its pool children: no chance to ack or clean up."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self):
+        return open(self.log_path).read()
+
+
+@pytest.fixture
+def worker_factory(postgres, redis_url, tmp_path):
+    from django.conf import settings
+    from django.db import connection
+
+    from hwadmin.celery import app
+
+    app.control.purge()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection),
+        "CELERY_BROKER_URL": redis_url,
+        "HWADMIN_TASK_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "HWADMIN_BROKER_VISIBILITY_TIMEOUT": "6",
+        "HWADMIN_BROKER_RESTORE_INTERVAL": "2",
+        "HWADMIN_VAR_DIR": str(tmp_path),
+        "HWADMIN_TORCH_THREADS": "1",
+    }
+    workers = []
+
+    def make(**overrides):
+        worker = Worker({**env, **overrides}, tmp_path / f"worker-{len(workers)}.log")
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.stop()
+    app.control.purge()
+
+
+def wait_for(condition, timeout, interval=0.2, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")

@@ -1,0 +1,86 @@
+"""Reviews in through the API, scores out through a real Celery worker on
+PostgreSQL and Redis, surviving a worker killed with SIGKILL mid-run."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db.models import Count
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from moderation.models import Check, Classifier, Product, QueueItem, Review, Score
+from moderation.registry import activate_classifier
+from tests import tiny
+
+from .conftest import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+@pytest.fixture(scope="module")
+def slow_enough_classifier(tmp_path_factory):
+    """Big enough that 500 reviews take a few seconds, so the kill lands mid-run."""
+    return tiny.make_classifier(tmp_path_factory.mktemp("clf"), hidden_size=96, layers=3, heads=4)
+
+
+def ingest_client():
+    user = get_user_model().objects.create(username="client-app")
+    user.groups.add(Group.objects.get(name="ingest clients"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def scored(classifier):
+    return Score.objects.filter(classifier=classifier).count()
+
+
+def test_500_reviews_are_each_scored_exactly_once_despite_a_sigkilled_worker(
+    worker_factory, slow_enough_classifier, settings
+):
+    check = Check.objects.get(code="unused")
+    classifier = activate_classifier(
+        Classifier.objects.create(moderation_check=check, name="tiny", path=str(slow_enough_classifier))
+    )
+    settings.HWADMIN = {**settings.HWADMIN, "SCORE_TASK_SIZE": 20}  # 25 tasks, so the kill lands mid-run
+    worker = worker_factory(HWADMIN_SCORE_BATCH_SIZE="4").start()
+
+    client = ingest_client()
+    rows = tiny.sample_reviews(500)
+    for start in range(0, 500, 100):
+        response = client.post("/api/v1/reviews", rows[start : start + 100], format="json")
+        assert response.status_code == 201, response.content
+        assert response.json()["scoring"] == "queued"
+
+    wait_for(lambda: scored(classifier) >= 60, timeout=120, message="the worker to start scoring")
+    worker.kill()
+    done_at_kill = scored(classifier)
+    assert done_at_kill < 500, "the worker finished before the kill; the test proves nothing"
+
+    worker_factory(HWADMIN_SCORE_BATCH_SIZE="4").start()
+    wait_for(lambda: scored(classifier) == 500, timeout=180, message="all 500 reviews to be scored after restart")
+
+    per_review = Score.objects.filter(classifier=classifier).values("review").annotate(n=Count("id"))
+    assert per_review.count() == 500
+    assert {row["n"] for row in per_review} == {1}
+    assert QueueItem.objects.filter(classifier=classifier, status="open").count() == 500
+    assert Review.objects.count() == 500
+
+
+def test_the_sweep_scores_reviews_whose_tasks_were_lost(worker_factory, slow_enough_classifier):
+    check = Check.objects.get(code="unused")
+    classifier = activate_classifier(
+        Classifier.objects.create(moderation_check=check, name="tiny", path=str(slow_enough_classifier))
+    )
+    # Reviews that reached the database while the broker was unreachable: no task was ever sent.
+    product = Product.objects.create(external_id="p-lost")
+    Review.objects.bulk_create(
+        Review(source="app", external_id=f"lost-{i}", product=product, rating=5, good_text=text,
+               written_at="2026-11-01T00:00:00Z")
+        for i, text in enumerate(tiny.sample_texts(60))
+    )
+    worker_factory().start()
+    from moderation.tasks import sweep_unscored
+
+    sweep_unscored.delay()
+    wait_for(lambda: scored(classifier) == 60, timeout=120, message="the sweep to get every review scored")
