@@ -1,0 +1,171 @@
+"""Scoring throughput: reviews per second, three ways, in one run.
+
+    .venv/bin/python benchmarks/scoring.py [--reviews 900] [--threads 2]
+
+(a) `transformers.pipeline("text-classification")` called once per review,
+(b) the bare model on the batches `moderation.scoring` makes (length-sorted,
+    dynamically padded, torch.inference_mode), no database,
+(c) end to end: reviews POSTed to /api/v1/reviews, queued on Redis, scored by a
+    real `celery worker` process, scores written to PostgreSQL.
+
+The model is ELECTRA-small-sized (hidden 256, 12 layers, 4 heads, embedding
+128) with random weights: speed does not depend on the weights. Texts are the
+real reviews of data/sample/reviews.jsonl. Goals: (c)/(b) >= 0.9, (c)/(a) >= 2.
+Needs PostgreSQL and Redis (BENCH_DATABASE_URL, BENCH_BROKER_URL).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)  # not benchmarks/, whose queue.py would shadow the standard library's
+
+DB_NAME = "hwadmin_bench_scoring"
+DB_URL = os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{DB_NAME}")
+BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13")
+QUEUE = "hwadmin-bench"
+
+
+def make_small_electra(directory):
+    import torch
+    from transformers import ElectraConfig, ElectraForSequenceClassification
+
+    from tests.tiny import train_tokenizer
+
+    tokenizer = train_tokenizer(directory, vocab_size=8000)
+    torch.manual_seed(0)
+    config = ElectraConfig(
+        vocab_size=len(tokenizer), embedding_size=128, hidden_size=256, num_hidden_layers=12,
+        num_attention_heads=4, intermediate_size=1024, max_position_embeddings=512, num_labels=2,
+    )
+    ElectraForSequenceClassification(config).save_pretrained(directory)
+    return directory
+
+
+def bench_pipeline(model_dir, texts):
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(model_dir), tokenizer=str(model_dir), device="cpu")
+    classify(texts[0], truncation=True, max_length=128)  # warm up
+    start = time.perf_counter()
+    for text in texts:
+        classify(text, truncation=True, max_length=128)
+    return len(texts) / (time.perf_counter() - start)
+
+
+def bench_bare(model_dir, texts):
+    from moderation.scoring import load_model_dir, predict_proba
+
+    model, tokenizer, max_length = load_model_dir(model_dir)
+    predict_proba(model, tokenizer, texts[:32], max_length)  # warm up
+    start = time.perf_counter()
+    predict_proba(model, tokenizer, texts, max_length)
+    return len(texts) / (time.perf_counter() - start)
+
+
+def reset_database():
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+
+
+def bench_end_to_end(model_dir, rows, threads):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from hwadmin.celery import app
+    from moderation.models import Check, Classifier, Score
+    from moderation.registry import activate_classifier
+
+    call_command("migrate", verbosity=0)
+    app.control.purge()
+    check = Check.objects.get(code="unused")
+    classifier = activate_classifier(Classifier.objects.create(moderation_check=check, name="bench", path=str(model_dir)))
+    user = get_user_model().objects.create(username="bench-client")
+    user.groups.add(Group.objects.get(name="ingest clients"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+
+    env = {**os.environ, "DATABASE_URL": DB_URL, "CELERY_BROKER_URL": BROKER_URL, "HWADMIN_TASK_QUEUE": QUEUE,
+           "HWADMIN_TORCH_THREADS": str(threads)}
+    log = open(Path(tempfile.gettempdir()) / "hwadmin-bench-worker.log", "w")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "hwadmin", "worker", "--concurrency=1", "--loglevel=info",
+         "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        # Warm the worker (process start, model load) with a few reviews of another source.
+        warm = [dict(row, source="warm-up") for row in rows[:8]]
+        assert client.post("/api/v1/reviews", warm, format="json").status_code == 201
+        wait_until(lambda: Score.objects.filter(classifier=classifier).count() == len(warm), 300)
+
+        start = time.perf_counter()
+        for i in range(0, len(rows), 500):
+            response = client.post("/api/v1/reviews", rows[i : i + 500], format="json")
+            assert response.status_code == 201, response.content
+        posted = time.perf_counter() - start
+        total = len(warm) + len(rows)
+        wait_until(lambda: Score.objects.filter(classifier=classifier).count() == total, 1200)
+        elapsed = time.perf_counter() - start
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    return len(rows) / elapsed, posted
+
+
+def wait_until(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout}s; see the worker log in {tempfile.gettempdir()}")
+        time.sleep(0.05)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reviews", type=int, default=900)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads, the same in all three")
+    args = parser.parse_args()
+
+    os.environ.update(DATABASE_URL=DB_URL, CELERY_BROKER_URL=BROKER_URL, HWADMIN_TASK_QUEUE=QUEUE,
+                      HWADMIN_TORCH_THREADS=str(args.threads), DJANGO_SETTINGS_MODULE="hwadmin.settings")
+    reset_database()
+    import django
+
+    django.setup()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from tests.tiny import sample_reviews
+
+    rows = sample_reviews()
+    rows = (rows * (args.reviews // len(rows) + 1))[: args.reviews]
+    rows = [dict(row, external_id=f"{row['external_id']}-{i}") for i, row in enumerate(rows)]
+    texts = [row["good_text"] for row in rows]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = make_small_electra(Path(tmp) / "electra-small")
+        print(f"{len(texts)} real reviews, ELECTRA-small-sized classifier, {args.threads} torch threads")
+        a = bench_pipeline(model_dir, texts)
+        print(f"(a) transformers.pipeline, one call per review: {a:8.1f} reviews/s")
+        b = bench_bare(model_dir, texts)
+        print(f"(b) bare model, length-sorted batches:          {b:8.1f} reviews/s")
+        c, posted = bench_end_to_end(model_dir, rows, args.threads)
+        print(f"(c) API -> Redis -> worker -> PostgreSQL:       {c:8.1f} reviews/s  (posting took {posted:.2f}s)")
+    print(f"(c)/(b) = {c / b:.2f}   (goal >= 0.9)")
+    print(f"(c)/(a) = {c / a:.2f}   (goal >= 2)")
+
+
+if __name__ == "__main__":
+    main()
