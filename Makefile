@@ -14,11 +14,11 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-# Debian's Chromium, for the browser tests (Playwright drives it; nothing is downloaded by Playwright).
+# Debian's Chromium (and a Korean font for its screenshots), for the browser tests (Playwright drives it; nothing is downloaded by Playwright).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium && [ -d /usr/share/fonts/truetype/nanum ]; } >/dev/null 2>&1 || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver; }
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver fonts-nanum; }
 
 demo: install
 	scripts/demo

@@ -20,8 +20,8 @@ from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, models, transaction
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from .models import Check, Product, QueueItem, Review
@@ -131,24 +131,57 @@ def page(check, user, filters=None, after=None, size=DEFAULT_PAGE_SIZE, hold=Tru
         rows = list(queryset[: size + 1])
         return Page(rows[:size], encode_cursor(rows[size - 1]) if len(rows) > size else None, None, size, filters or {})
     with transaction.atomic():
-        release(user, check)
+        holds_need_no_flush()
+        # Rows another transaction has locked (a reviewer claiming or deciding them) are skipped,
+        # and the update touches only rows this one locked: a page load never waits on a lock.
+        held = list(
+            QueueItem.objects.filter(held_by=user, moderation_check=check)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)
+        )
         rows = list(queryset.select_for_update(skip_locked=True, of=("self",))[: size + 1])
         shown = rows[:size]
         until = now + hold_duration()
-        QueueItem.objects.filter(pk__in=[item.pk for item in shown]).update(held_by=user, held_until=until)
+        hold_these(user, [item.pk for item in shown], held, until)
         for item in shown:
             item.held_by, item.held_until = user, until
     return Page(shown, encode_cursor(shown[-1]) if len(rows) > size else None, until, size, filters or {})
 
 
+def holds_need_no_flush():
+    """Holds are a convenience: losing the last ones in a crash harms nothing, so on
+    PostgreSQL their transaction commits without waiting for the WAL flush."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def hold_these(user, item_ids, release_ids, until):
+    """One UPDATE: hold `item_ids` for the reviewer, release the rest of `release_ids`.
+
+    Both lists must be rows this transaction has locked."""
+    shown = Q(pk__in=item_ids)
+    QueueItem.objects.filter(shown | Q(pk__in=release_ids)).update(
+        held_by=Case(When(shown, then=Value(user.pk)), default=None, output_field=models.BigIntegerField()),
+        held_until=Case(When(shown, then=Value(until)), default=None, output_field=models.DateTimeField()),
+    )
+
+
 def release(user, check=None, review_ids=None):
-    """End this reviewer's holds (all of them, or on these reviews)."""
+    """End this reviewer's holds (all of them, or on these reviews).
+
+    Rows locked by another transaction are left alone (whoever decides them
+    clears the hold), so a release never waits on a lock and never deadlocks.
+    """
     queryset = QueueItem.objects.filter(held_by=user)
     if check is not None:
         queryset = queryset.filter(moderation_check=check)
     if review_ids is not None:
         queryset = queryset.filter(review_id__in=review_ids)
-    return queryset.update(held_by=None, held_until=None)
+    with transaction.atomic():
+        holds_need_no_flush()
+        ids = list(queryset.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        return QueueItem.objects.filter(pk__in=ids).update(held_by=None, held_until=None)
 
 
 def cursor_at(check, filters, position):
@@ -161,14 +194,14 @@ def count_above(check, threshold, filters=None):
     return apply_filters(open_items(check, filters), {"p_min": threshold}).count()
 
 
-def blinded_reviews(check=None, q=None):
-    """Blinded reviews, most recently changed first, for the unblind list."""
-    queryset = Review.objects.filter(visibility=Review.Visibility.BLINDED).select_related("product")
-    if check is not None:
-        queryset = queryset.filter(queue_items__moderation_check=check)
+def blinded_items(check, q=None):
+    """This check's blinded queue rows, most recently decided first (index `queue_decided`)."""
+    queryset = QueueItem.objects.filter(moderation_check=check, status=QueueItem.Status.BLINDED).select_related(
+        "review", "review__product", "decided_by"
+    )
     if q:
-        queryset = queryset.filter(Q(good_text__icontains=q) | Q(bad_text__icontains=q))
-    return queryset.order_by("-updated_at", "-pk")
+        queryset = queryset.filter(Q(review__good_text__icontains=q) | Q(review__bad_text__icontains=q))
+    return queryset.order_by("-decided_at", "-pk")
 
 
 def distinct_values(field_name, limit=500):

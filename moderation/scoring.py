@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from .models import Check, Classifier, QueueItem, Review, Score, join_review_text
@@ -195,7 +196,7 @@ def unscored_review_ids(classifier):
     """Visible reviews with no score from this classifier (the sweep's work list)."""
     return (
         Review.objects.filter(visibility=Review.Visibility.VISIBLE)
-        .exclude(pk__in=Score.objects.filter(classifier=classifier).values("review_id"))
+        .filter(~Exists(Score.objects.filter(classifier=classifier, review=OuterRef("pk"))))
         .order_by("pk")
         .values_list("pk", flat=True)
     )

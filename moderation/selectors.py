@@ -1,6 +1,7 @@
 """Read-side helpers shared by pages, API and commands."""
 
 from .models import Check, Classifier, QueueItem, Review, Score
+from .scoring import unscored_review_ids
 
 
 def pipeline_status():
@@ -13,7 +14,7 @@ def pipeline_status():
             checks.append({"check": check, "classifier": None, "scored": 0, "waiting": visible.count()})
             continue
         scored = Score.objects.filter(classifier=active).count()
-        waiting = visible.exclude(pk__in=Score.objects.filter(classifier=active).values("review_id")).count()
+        waiting = unscored_review_ids(active).count()
         open_items = QueueItem.objects.filter(moderation_check=check, status=QueueItem.Status.OPEN).count()
         checks.append(
             {"check": check, "classifier": active, "scored": scored, "waiting": waiting, "open": open_items}

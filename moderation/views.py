@@ -189,9 +189,11 @@ def undo(request):
 @reviewer_required
 def blinded(request, check):
     check = check_or_404(check)
-    reviews = Paginator(queue.blinded_reviews(check, request.GET.get("q")), 50).get_page(request.GET.get("page"))
+    items = Paginator(queue.blinded_items(check, request.GET.get("q")), 50).get_page(request.GET.get("page"))
     return render(
-        request, "moderation/blinded.html", {"check": check, "checks": Check.objects.all(), "reviews": reviews, "q": request.GET.get("q", "")}
+        request,
+        "moderation/blinded.html",
+        {"check": check, "checks": Check.objects.all(), "items": items, "q": request.GET.get("q", "")},
     )
 
 
@@ -281,5 +283,5 @@ def dashboard_page(request, check):
     return render(
         request,
         "moderation/dashboard.html",
-        {"check": check, "checks": Check.objects.all(), **dashboard.summary(check)},
+        {"check": check, "checks": Check.objects.all(), **dashboard.cached_summary(check)},
     )

@@ -43,12 +43,12 @@ def find_check(code):
     if not code:
         check = queue.default_check()
         if check is None:
-            raise serializers.ValidationError({"check": "no moderation check is configured"})
+            raise actions.ActionError("no moderation check is configured; run the migrations")
         return check
     check = Check.objects.filter(code=code).first()
     if check is None:
         codes = list(Check.objects.values_list("code", flat=True))
-        raise serializers.ValidationError({"check": f"unknown check {code!r}; use one of {codes}"})
+        raise actions.ActionError(f"unknown check {code!r}; use one of {codes}")
     return check
 
 
@@ -107,7 +107,10 @@ class QueueView(APIView):
         description="Open reviews of a check, highest probability first, keyset-paginated.",
     )
     def get(self, request):
-        check = find_check(request.query_params.get("check"))
+        try:
+            check = find_check(request.query_params.get("check"))
+        except actions.ActionError as exc:
+            return Response({"error": str(exc)}, status=400)
         form = QueueFilterForm(request.query_params)
         if not form.is_valid():
             return Response({"error": f"invalid filter: {form_errors(form)}"}, status=400)
@@ -202,7 +205,10 @@ class ActionsView(APIView):
     def preview(self, data):
         if data.get("threshold") is None:
             return Response({"error": "send a threshold (0 to 1) to preview, then the returned confirm token"}, status=400)
-        check = find_check(data.get("check"))
+        try:
+            check = find_check(data.get("check"))
+        except actions.ActionError as exc:
+            return Response({"error": str(exc)}, status=400)
         query = QueryDict(mutable=True)
         for key, value in (data.get("filters") or {}).items():
             if isinstance(value, list):
