@@ -1,0 +1,324 @@
+"""Build the hand-labelled unused-review (미사용 리뷰) set.
+
+Subcommands (run from the repository root with the project's Python):
+
+  select   read the four Olive Young review sets, dedupe by text, draw a seeded
+           random sample plus cue-phrase candidates, write candidates.jsonl
+  show     print unlabelled candidates (id and text) for reading, a batch at a time
+  record   append labels for a batch to labels.tsv (source_ref <TAB> label)
+  merge    join labels.tsv with candidates.jsonl, assign whole products to
+           train / validation / test, write reviews.jsonl
+  verify   check that every source_ref in reviews.jsonl holds its text in the source
+           data (needs the shared data sets; HWADMIN_SHARED_DATA overrides the path)
+
+The labels themselves are decided by a person reading each review following
+docs/labelling_guideline.md; this script only selects, records and merges.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import random
+import re
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = Path(os.environ.get("HWADMIN_SHARED_DATA", "/work/shared/data"))
+CANDIDATES = HERE / "candidates.jsonl"
+LABELS = HERE / "labels.tsv"
+OUTPUT = HERE / "reviews.jsonl"
+
+SEED = 20261128
+N_RANDOM = 1000
+LABELS_ALLOWED = ("unused", "used", "gift", "unclear")
+SHORT = {"u": "unused", "g": "gift", "x": "unclear", "s": "used"}
+
+# Cue phrases, most specific first; a review is credited to the first cue it
+# contains. ``cap`` bounds how many candidates one cue contributes (frequent,
+# weak cues such as 배송 or 기대 would otherwise swamp the candidate file).
+CUES: list[tuple[str, int]] = [
+    ("미개봉", 60), ("개봉 전", 60), ("개봉전", 60), ("개봉도", 40), ("뜯지", 40),
+    ("아직 사용", 120), ("아직 안 써", 60), ("아직 안써", 60), ("아직 안 발", 30),
+    ("아직 안발", 30), ("아직 못 써", 40), ("아직 못써", 40), ("아직 써보", 40),
+    ("사용 전", 60), ("사용전", 60), ("사용하기 전", 30), ("안 써봤", 30), ("안써봤", 30),
+    ("안 써봐", 20), ("안써봐", 30), ("후기 남길", 40), ("리뷰 남길", 40), ("후기 남기", 20),
+    ("리뷰 남기", 20), ("써보고", 40), ("사용해보고", 40), ("사용해 보고", 25), ("써 보고", 20),
+    ("쟁여", 40), ("쟁임", 30), ("쟁였", 25), ("선물", 40), ("아직", 50),
+    ("배송", 50), ("포장", 25), ("기대", 30),
+]
+
+
+def _norm_space(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _name_id(prefix: str, name: str) -> str:
+    return f"{prefix}-{hashlib.sha1(name.strip().encode('utf-8')).hexdigest()[:10]}"
+
+
+def _read_csv(path: Path):
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        yield from enumerate(csv.DictReader(fh), start=1)
+
+
+def load_reviews() -> list[dict]:
+    """Every review of the four sets, in a fixed order, with product id and reference."""
+    rows: list[dict] = []
+    src = "oliveyoung_cream_essence_reviews"
+    for path in sorted((DATA / src).glob("table1_*.csv")):
+        kind = "cream" if "cream" in path.name else "essence"
+        for n, r in _read_csv(path):
+            rows.append({"text": (r["review_text"] or "").strip(),
+                         "product_id": f"oy-{kind}-{r['product_id'].strip()}",
+                         "source": src, "source_ref": f"{path.name}:{n}"})
+    src = "oliveyoung_cream_reviews"
+    path = DATA / src / "train_data_fixed.csv"
+    for n, r in _read_csv(path):
+        rows.append({"text": (r["review"] or "").strip(),
+                     "product_id": _name_id("oy-creamname", r["product_name"]),
+                     "source": src, "source_ref": f"{path.name}:{n}"})
+    src = "oliveyoung_suncare_reviews"
+    for path in sorted((DATA / src).glob("*.csv")):
+        for n, r in _read_csv(path):
+            rows.append({"text": (r["review"] or "").strip(),
+                         "product_id": _name_id("oy-sun", r["product_name"]),
+                         "source": src, "source_ref": f"{path.name}:{n}"})
+    src = "oliveyoung_sunscreen_reviews_2026"
+    path = DATA / src / "oliveyoung_sunscreen_reviews.json"
+    for n, r in enumerate(json.loads(path.read_text(encoding="utf-8")), start=1):
+        rows.append({"text": (r.get("content") or "").strip(),
+                     "product_id": f"oy-{r['goods_number']}",
+                     "source": src, "source_ref": f"{path.name}:{n}"})
+    return rows
+
+
+def dedupe(rows: list[dict]) -> list[dict]:
+    seen: set[str] = set()
+    out = []
+    for r in rows:
+        key = _norm_space(r["text"])
+        if len(key) < 2 or key in seen:
+            continue
+        seen.add(key)
+        out.append(r)
+    return out
+
+
+def select() -> list[dict]:
+    pool = dedupe(load_reviews())
+    rng = random.Random(SEED)
+    random_idx = set(rng.sample(range(len(pool)), N_RANDOM))
+    chosen = [dict(pool[i], selected_by="random") for i in sorted(random_idx)]
+    by_cue: dict[str, list[dict]] = defaultdict(list)
+    for i, r in enumerate(pool):
+        if i in random_idx:
+            continue
+        flat = _norm_space(r["text"])
+        for cue, _cap in CUES:
+            if cue in flat:
+                by_cue[cue].append(r)
+                break
+    for cue, cap in CUES:
+        found = by_cue.get(cue, [])
+        take = found if len(found) <= cap else random.Random(f"{SEED}:{cue}").sample(found, cap)
+        chosen.extend(dict(r, selected_by=f"cue:{cue}") for r in take)
+    # labelling order: cue candidates first (each group shuffled), then the random sample
+    rand, cue = chosen[:N_RANDOM], chosen[N_RANDOM:]
+    random.Random(SEED + 1).shuffle(cue)
+    random.Random(SEED + 2).shuffle(rand)
+    chosen = cue + rand
+    for n, r in enumerate(chosen):
+        r["id"] = n
+    return chosen
+
+
+def read_candidates() -> list[dict]:
+    with CANDIDATES.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def read_labels() -> dict[str, str]:
+    labels: dict[str, str] = {}
+    if LABELS.exists():
+        for line in LABELS.read_text(encoding="utf-8").splitlines():
+            if not line.strip() or line.startswith("#"):
+                continue
+            ref, label = line.split("\t")[:2]
+            if label not in LABELS_ALLOWED:
+                raise SystemExit(f"labels.tsv: unknown label {label!r} for {ref}")
+            labels[ref] = label  # a later line corrects an earlier one
+    return labels
+
+
+def cmd_select(_args) -> None:
+    chosen = select()
+    with CANDIDATES.open("w", encoding="utf-8") as fh:
+        for r in chosen:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(f"{len(chosen)} candidates -> {CANDIDATES}")
+    print(Counter(r["selected_by"] for r in chosen).most_common())
+
+
+def cmd_show(args) -> None:
+    labels = read_labels()
+    todo = [c for c in read_candidates() if c["source_ref"] not in labels]
+    for c in todo[: args.n]:
+        print(f"[{c['id']}] {_norm_space(c['text'])}")
+    print(f"-- {len(todo)} unlabelled left", file=sys.stderr)
+
+
+def cmd_record(args) -> None:
+    """``record 100-199 --default used --set "105:u 130:g"``"""
+    cands = {c["id"]: c for c in read_candidates()}
+    lo, hi = (int(x) for x in args.range.split("-"))
+    exceptions = {}
+    for tok in (args.set or "").split():
+        i, lab = tok.split(":")
+        exceptions[int(i)] = SHORT.get(lab, lab)
+    for i in exceptions:
+        if not lo <= i <= hi:
+            raise SystemExit(f"id {i} outside {args.range}")
+    labels = read_labels()
+    with LABELS.open("a", encoding="utf-8") as fh:
+        for i in range(lo, hi + 1):
+            if i not in cands or (cands[i]["source_ref"] in labels and i not in exceptions):
+                continue
+            label = exceptions.get(i, args.default)
+            assert label in LABELS_ALLOWED, label
+            fh.write(f"{cands[i]['source_ref']}\t{label}\n")
+    print(Counter(read_labels().values()))
+
+
+def _near_key(text: str) -> str:
+    """Letters and digits of the first 40 of them: catches copies that differ in spacing or a tail."""
+    return "".join(ch for ch in text if ch.isalnum())[:40]
+
+
+def product_groups(rows: list[dict]) -> dict[str, str]:
+    """Products linked by a near-identical review text (one reviewer posting the same text
+    for two products) form one group, so such copies never end up in two splits."""
+    parent: dict[str, str] = {}
+
+    def find(p: str) -> str:
+        parent.setdefault(p, p)
+        while parent[p] != p:
+            parent[p] = parent[parent[p]]
+            p = parent[p]
+        return p
+
+    first_product: dict[str, str] = {}
+    for r in rows:
+        find(r["product_id"])
+        key = _near_key(r["text"])
+        if len(key) < 20:
+            continue
+        if key in first_product:
+            a, b = find(first_product[key]), find(r["product_id"])
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+        else:
+            first_product[key] = r["product_id"]
+    return {p: find(p) for p in parent}
+
+
+def assign_splits(rows: list[dict]) -> dict[str, str]:
+    """Whole products (product groups) to train/validation/test: ~70/15/15 of the reviews,
+    and ~70/15/15 of the unused reviews. Returns product_id -> split."""
+    group_of = product_groups(rows)
+    per_group: dict[str, Counter] = defaultdict(Counter)
+    for r in rows:
+        per_group[group_of[r["product_id"]]][r["label"]] += 1
+    groups = sorted(per_group)
+    random.Random(SEED).shuffle(groups)
+    # groups with unused reviews first, so they are spread before the rest fills up
+    groups.sort(key=lambda g: -per_group[g]["unused"])
+    total = Counter()
+    for c in per_group.values():
+        total.update(c)
+    n_all = sum(total.values())
+    target = {"train": 0.70, "validation": 0.15, "test": 0.15}
+    got = {s: Counter() for s in target}
+    split_of_group = {}
+    for g in groups:
+        c = per_group[g]
+
+        def deficit(s: str) -> float:
+            if c["unused"]:
+                return target[s] - got[s]["unused"] / max(1, total["unused"])
+            return target[s] - sum(got[s].values()) / n_all
+
+        s = max(target, key=deficit)
+        split_of_group[g] = s
+        got[s].update(c)
+    return {p: split_of_group[g] for p, g in group_of.items()}
+
+
+def build_rows() -> list[dict]:
+    """The labelled rows with their splits, in file order (what ``merge`` writes)."""
+    labels = read_labels()
+    rows = []
+    for c in read_candidates():
+        label = labels.get(c["source_ref"])
+        if label is None:
+            continue
+        rows.append({"text": c["text"], "good_text": c["text"], "bad_text": "", "label": label,
+                     "product_id": c["product_id"], "split": None, "source": c["source"],
+                     "source_ref": c["source_ref"], "selected_by": c["selected_by"]})
+    split_of = assign_splits(rows)
+    for r in rows:
+        r["split"] = split_of[r["product_id"]]
+    order = {"train": 0, "validation": 1, "test": 2}
+    rows.sort(key=lambda r: (order[r["split"]], r["source"], r["source_ref"]))
+    return rows
+
+
+def cmd_merge(_args) -> None:
+    rows = build_rows()
+    with OUTPUT.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    table = Counter((r["split"], r["label"]) for r in rows)
+    print(f"{len(rows)} rows -> {OUTPUT}")
+    for s in ("train", "validation", "test"):
+        print(s, {lab: table[(s, lab)] for lab in LABELS_ALLOWED}, sum(table[(s, l)] for l in LABELS_ALLOWED))
+    print("selected_by", Counter("random" if r["selected_by"] == "random" else "cue" for r in rows),
+          "unused among random:", sum(r["label"] == "unused" for r in rows if r["selected_by"] == "random"))
+
+
+def cmd_verify(_args) -> None:
+    if not DATA.is_dir():
+        raise SystemExit(f"source data not found at {DATA}; set HWADMIN_SHARED_DATA")
+    source_text = {(r["source"], r["source_ref"]): r["text"] for r in load_reviews()}
+    with OUTPUT.open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    bad = [r["source_ref"] for r in rows if source_text.get((r["source"], r["source_ref"])) != r["text"]]
+    if bad:
+        raise SystemExit(f"{len(bad)} rows do not match their source, e.g. {bad[:5]}")
+    print(f"all {len(rows)} rows match their source text")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("select").set_defaults(func=cmd_select)
+    p = sub.add_parser("show")
+    p.add_argument("-n", type=int, default=80)
+    p.set_defaults(func=cmd_show)
+    p = sub.add_parser("record")
+    p.add_argument("range")
+    p.add_argument("--default", default="used", choices=LABELS_ALLOWED)
+    p.add_argument("--set", default="", help='exceptions, e.g. "105:u 130:g 141:x"')
+    p.set_defaults(func=cmd_record)
+    sub.add_parser("merge").set_defaults(func=cmd_merge)
+    sub.add_parser("verify").set_defaults(func=cmd_verify)
+    args = ap.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Invariants of the hand-labelled unused-review set in data/labelled/unused/."""
+import importlib.util
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SET_DIR = ROOT / "data" / "labelled" / "unused"
+KEYS = {"text", "good_text", "bad_text", "label", "product_id", "split", "source", "source_ref",
+        "selected_by"}
+LABELS = {"unused", "used", "gift", "unclear"}
+SPLITS = {"train", "validation", "test"}
+SOURCES = {"oliveyoung_cream_essence_reviews", "oliveyoung_cream_reviews",
+           "oliveyoung_suncare_reviews", "oliveyoung_sunscreen_reviews_2026"}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    with (SET_DIR / "reviews.jsonl").open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+@pytest.fixture(scope="module")
+def build():
+    spec = importlib.util.spec_from_file_location("labelled_unused_build", SET_DIR / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_size_and_unused_count(rows):
+    labels = Counter(r["label"] for r in rows)
+    assert len(rows) >= 1500
+    assert labels["unused"] >= 150
+
+
+def test_schema(rows):
+    for r in rows:
+        assert set(r) == KEYS, r["source_ref"]
+        assert r["label"] in LABELS
+        assert r["split"] in SPLITS
+        assert r["source"] in SOURCES
+        assert isinstance(r["text"], str) and r["text"] == r["text"].strip() and r["text"]
+        assert r["good_text"] == r["text"]
+        assert r["bad_text"] == ""
+        assert r["product_id"].startswith("oy-")
+        assert r["selected_by"] == "random" or r["selected_by"].startswith("cue:")
+
+
+def test_no_duplicate_text_or_reference(rows):
+    texts = Counter(" ".join(r["text"].split()) for r in rows)
+    assert max(texts.values()) == 1
+    refs = Counter(r["source_ref"] for r in rows)
+    assert max(refs.values()) == 1
+
+
+def test_no_product_in_two_splits(rows):
+    splits = defaultdict(set)
+    for r in rows:
+        splits[r["product_id"]].add(r["split"])
+    assert all(len(s) == 1 for s in splits.values())
+
+
+def test_every_split_has_unused_examples(rows):
+    table = Counter((r["split"], r["label"]) for r in rows)
+    for split in SPLITS:
+        assert table[(split, "unused")] >= 25, split
+    sizes = Counter(r["split"] for r in rows)
+    assert sizes["train"] > sizes["validation"] and sizes["train"] > sizes["test"]
+
+
+def test_file_is_the_merge_of_the_labels(rows, build):
+    """reviews.jsonl is exactly what build.py merge makes from labels.tsv + candidates.jsonl."""
+    assert build.build_rows() == rows
+
+
+def test_assign_splits_keeps_products_whole(build):
+    rows = []
+    for p in range(40):
+        for i in range(5):
+            label = "unused" if (p % 4 == 0 and i == 0) else "used"
+            rows.append({"product_id": f"oy-x-{p}", "label": label, "text": f"리뷰 {p}번 {i}째 " * 12})
+    # a near-duplicate text on another product ties the two products together
+    rows.append({"product_id": "oy-x-99", "label": "used", "text": "리뷰 0번 0째 " * 12 + "끝"})
+    split_of = build.assign_splits(rows)
+    assert set(split_of.values()) == SPLITS
+    assert split_of["oy-x-99"] == split_of["oy-x-0"]
+    unused_split = Counter(split_of[r["product_id"]] for r in rows if r["label"] == "unused")
+    assert all(unused_split[s] >= 1 for s in SPLITS)
