@@ -1,0 +1,97 @@
+"""manage.py evaluate_classifier: a classifier and the keyword rule on one labelled file."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = (
+        "Evaluate a registered or local 2-class classifier on a labelled file: AUROC, average precision, "
+        "precision@k, expected calibration error and a threshold table, beside the keyword-rule baseline; "
+        "writes evaluation.json, pr_curve.png and reliability.png."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("model", help="a model directory, or the id of a registered classifier, or 'active' "
+                                          "(the active classifier of --check)")
+        parser.add_argument("--data", help="labelled file (JSONL/CSV/TSV); default: the unused-review set, "
+                                           "data/labelled/unused/reviews.jsonl")
+        parser.add_argument("--task", default="unused", choices=["unused", "file"],
+                            help="unused: labels unused/used (the labelled-set format); file: 0/1 labels in "
+                                 "--label-column (default: unused)")
+        parser.add_argument("--text-column", default="text")
+        parser.add_argument("--label-column", default="label")
+        parser.add_argument("--split", default="test", choices=["train", "validation", "test", "all"],
+                            help="which split to evaluate on (default: test)")
+        parser.add_argument("--gift-as", choices=["unused", "used"], help="count gift reviews as this label "
+                                                                          "(default: leave them out)")
+        parser.add_argument("--check", default="unused", help="check code for 'active' (default: unused)")
+        parser.add_argument("--output", help="directory for evaluation.json and the PNGs "
+                                             "(default: var/evaluations/<model name>)")
+        parser.add_argument("--k", type=int, nargs="+", default=[10, 50, 100, 500], help="k for precision@k")
+        parser.add_argument("--bins", type=int, default=10, help="calibration bins (default: 10)")
+        parser.add_argument("--threshold", type=float, default=0.5, help="threshold for accuracy/F1 (default: 0.5)")
+
+    def handle(self, *args, **options):
+        from plm import datasets, evaluation
+
+        path, name = self.model_path(options)
+        try:
+            data = datasets.load_task(
+                options["task"], options["data"], options["text_column"], options["label_column"],
+                gift_as=options["gift_as"],
+            )
+        except datasets.DatasetError as exc:
+            raise CommandError(f"{options['data'] or 'the unused-review set'}: {exc}") from exc
+        if len(data.label_names) != 2:
+            raise CommandError(f"the file has {len(data.label_names)} labels {data.label_names}; evaluation needs 2")
+        texts, labels = data.texts, data.labels
+        if options["split"] != "all":
+            texts, labels, _ = data.split(options["split"])
+        if not texts:
+            raise CommandError(f"no examples in the {options['split']} split; pass --split all")
+        probabilities = self.score(path, texts)
+        output = Path(options["output"] or Path(settings.VAR_DIR)
+                      / "evaluations" / name)
+        result = evaluation.evaluate(
+            labels, probabilities, texts, output, name=name, ks=options["k"], bins=options["bins"],
+            threshold=options["threshold"],
+        )
+        self.stdout.write(f"{name} on {options['data'] or 'the unused-review set'} ({options['split']})")
+        self.stdout.write(evaluation.format_report(result))
+        self.stdout.write(self.style.SUCCESS(f"written: {output}/evaluation.json, pr_curve.png, reliability.png"))
+
+    def model_path(self, options):
+        from moderation.models import Check, Classifier
+
+        model = options["model"]
+        if model == "active" or model.isdigit():
+            if model == "active":
+                check = Check.objects.filter(code=options["check"]).first()
+                classifier = check.active_classifier if check else None
+                if classifier is None:
+                    raise CommandError(f"no active classifier for the check {options['check']!r}")
+            else:
+                classifier = Classifier.objects.filter(pk=int(model)).first()
+                if classifier is None:
+                    raise CommandError(f"no registered classifier #{model}; `manage.py register_classifier` lists them")
+            return classifier.path, f"classifier-{classifier.pk}"
+        if not Path(model).is_dir():
+            raise CommandError(f"{model}: neither a model directory nor a registered classifier id")
+        return model, Path(model).resolve().name
+
+    def score(self, path, texts):
+        from tqdm import tqdm
+
+        from moderation.scoring import ModelLoadError, load_model_dir, predict_proba
+
+        try:
+            model, tokenizer, max_length = load_model_dir(path)
+        except ModelLoadError as exc:
+            raise CommandError(str(exc)) from exc
+        probabilities, step = [], 256
+        for start in tqdm(range(0, len(texts), step), desc="scoring", unit="batch", disable=len(texts) <= step):
+            probabilities += predict_proba(model, tokenizer, texts[start : start + step], max_length)
+        return probabilities

@@ -1,0 +1,71 @@
+"""manage.py finetune_classifier: fine-tune an ELECTRA model directory into a classifier directory."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = (
+        "Fine-tune a ported (or any local HuggingFace ELECTRA) model on a task: unused (the hand-labelled set), "
+        "goodbad (Olive Young 4-5 vs 1-2 stars), category (Olive Young product category), nsmc, or any "
+        "JSONL/CSV/TSV file (--data with --text-column/--label-column). Writes a model directory for "
+        "register_classifier with metrics.json, predictions.jsonl and a model card."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("task", choices=["unused", "goodbad", "category", "nsmc", "file"])
+        parser.add_argument("--model", required=True, help="the model directory to start from (port_checkpoint's output)")
+        parser.add_argument("--output", required=True, help="directory for the fine-tuned classifier")
+        parser.add_argument("--data", help="labelled file: for 'file', or another labelled set for 'unused'")
+        parser.add_argument("--text-column", default="text")
+        parser.add_argument("--label-column", default="label")
+        parser.add_argument("--group-column", help="split by this column (e.g. product_id) when the file has no "
+                                                   "split column, so no group spans two splits")
+        parser.add_argument("--gift-as", choices=["unused", "used"],
+                            help="unused task: count gift reviews as this label (default: leave them out)")
+        parser.add_argument("--epochs", type=int, default=3)
+        parser.add_argument("--batch-size", type=int, default=32)
+        parser.add_argument("--learning-rate", type=float, default=5e-5)
+        parser.add_argument("--max-length", type=int, default=128)
+        parser.add_argument("--patience", type=int, default=2, help="epochs without a better validation metric "
+                                                                    "before stopping (default: 2)")
+        parser.add_argument("--metric", choices=["accuracy", "f1", "f1_micro", "f1_macro", "auroc", "average_precision"],
+                            help="validation metric for early stopping (default: f1 when binary, else f1_micro)")
+        parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument("--max-train", type=int, help="use at most this many train examples (a fixed subset)")
+        parser.add_argument("--max-eval", type=int, help="use at most this many validation and test examples each")
+        parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+
+    def handle(self, *args, **options):
+        from plm import datasets, finetune
+
+        try:
+            data = datasets.load_task(
+                options["task"], options["data"], options["text_column"], options["label_column"],
+                group_column=options["group_column"], gift_as=options["gift_as"], seed=options["seed"],
+            )
+        except datasets.DatasetError as exc:
+            raise CommandError(f"{options['task']}: {exc}") from exc
+        limits = {"train": options["max_train"], "validation": options["max_eval"], "test": options["max_eval"]}
+        if any(limits.values()):
+            data = data.subsample(limits, seed=options["seed"])
+        for split, counts in data.counts().items():
+            self.stdout.write(f"{split}: " + ", ".join(f"{name} {n}" for name, n in counts.items()))
+        config = finetune.FinetuneConfig(
+            epochs=options["epochs"], batch_size=options["batch_size"], learning_rate=options["learning_rate"],
+            max_length=options["max_length"], seed=options["seed"], patience=options["patience"],
+            metric=options["metric"] or "", threads=options["threads"],
+        )
+        try:
+            metrics = finetune.finetune(options["model"], data, options["output"], config, task=options["task"],
+                                        log=self.stdout.write)
+        except finetune.FinetuneError as exc:
+            raise CommandError(str(exc)) from exc
+        for split in ("validation", "test"):
+            if split in metrics:
+                m = metrics[split]
+                shown = [k for k in ("accuracy", "f1", "f1_micro", "auroc", "average_precision") if k in m]
+                self.stdout.write(f"{split}: " + ", ".join(f"{k} {m[k]:.4f}" for k in shown))
+        self.stdout.write(self.style.SUCCESS(
+            f"written: {options['output']} (register it: manage.py register_classifier --check unused "
+            f"{options['output']} --activate)" if options["task"] == "unused" else f"written: {options['output']}"
+        ))

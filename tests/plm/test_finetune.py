@@ -1,0 +1,115 @@
+"""finetune_classifier: a tiny ELECTRA learns from a few hundred real reviews; metrics.json agrees with its predictions."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score
+
+from tests import tiny
+
+SUN = ("선크림", "선패치", "선스프레이")
+
+
+def write_labelled(path, rows, label_of):
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps({"text": row["good_text"], "label": label_of(row),
+                                "product_id": row["product"]["external_id"]}, ensure_ascii=False) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def sun_or_skin(tmp_path_factory):
+    """~500 real sample reviews: sun-care (선크림/선패치/선스프레이) vs skin-care, balanced."""
+    rows = tiny.sample_reviews()
+    sun = [r for r in rows if r["product"]["category"] in SUN]
+    skin = [r for r in rows if r["product"]["category"] not in SUN]
+    random.Random(0).shuffle(skin)
+    path = tmp_path_factory.mktemp("data") / "sun.jsonl"
+    return write_labelled(path, sun + skin[: len(sun)], lambda r: "sun" if r["product"]["category"] in SUN else "skin")
+
+
+def read_predictions(directory):
+    with open(directory / "predictions.jsonl", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def test_finetuning_beats_the_untrained_model_and_metrics_match_predictions(sun_or_skin, tiny_classifier_dir, tmp_path):
+    from moderation.scoring import load_model_dir
+
+    output = tmp_path / "sun-classifier"
+    call_command(
+        "finetune_classifier", "file", "--data", str(sun_or_skin), "--group-column", "product_id",
+        "--model", str(tiny_classifier_dir), "--output", str(output), "--epochs", "8", "--patience", "3", "--learning-rate", "2e-3",
+        "--batch-size", "16", "--max-length", "64", "--metric", "accuracy", "--threads", "1", "--seed", "1",
+    )
+    metrics = json.loads((output / "metrics.json").read_text())
+    predictions = read_predictions(output)
+
+    validation = [p for p in predictions if p["split"] == "validation"]
+    majority = max(np.mean([p["label"] for p in validation]), 1 - np.mean([p["label"] for p in validation]))
+    # Better than the untrained model and than always answering the majority label.
+    assert metrics["validation"]["accuracy"] > max(metrics["untrained_validation"]["accuracy"], majority) + 0.05
+    assert metrics["history"][0]["epoch"] == 1 and 1 <= metrics["best_epoch"] <= 8
+    assert metrics["validation"]["accuracy"] == max(h["validation"]["accuracy"] for h in metrics["history"])
+
+    for split in ("validation", "test"):
+        rows = [p for p in predictions if p["split"] == split]
+        labels = [p["label"] for p in rows]
+        positive = [p["probabilities"][1] for p in rows]
+        predicted = [int(np.argmax(p["probabilities"])) for p in rows]
+        assert metrics[split]["examples"] == len(rows) == metrics["examples"][split]
+        assert metrics[split]["accuracy"] == pytest.approx(accuracy_score(labels, predicted))
+        assert metrics[split]["f1"] == pytest.approx(f1_score(labels, predicted))
+        assert metrics[split]["auroc"] == pytest.approx(roc_auc_score(labels, positive))
+        assert metrics[split]["average_precision"] == pytest.approx(average_precision_score(labels, positive))
+
+    # No product in two splits: the split is by product_id.
+    rows = [json.loads(line) for line in open(sun_or_skin, encoding="utf-8")]
+    splits_of = {}
+    for p in predictions:
+        splits_of.setdefault(rows[p["index"]]["product_id"], set()).add(p["split"])
+    assert all(len(splits) == 1 for splits in splits_of.values())
+    # Ready for register_classifier: a 2-class model directory that the scorer loads, labels named.
+    model, tokenizer, _ = load_model_dir(output)
+    assert model.config.id2label == {0: "skin", 1: "sun"}
+    assert (output / "README.md").read_text().count("test (") == 1
+
+
+def test_multiclass_reports_micro_f1_from_its_predictions(tiny_classifier_dir, tmp_path):
+    rows = tiny.sample_reviews(400)
+    data = write_labelled(tmp_path / "category.jsonl", rows, lambda r: r["product"]["category"])
+    output = tmp_path / "category-classifier"
+    call_command(
+        "finetune_classifier", "file", "--data", str(data), "--model", str(tiny_classifier_dir),
+        "--output", str(output), "--epochs", "1", "--batch-size", "32", "--max-length", "32", "--threads", "1",
+    )
+    metrics = json.loads((output / "metrics.json").read_text())
+    categories = sorted({r["product"]["category"] for r in rows})
+    assert metrics["label_names"] == categories and metrics["metric"] == "f1_micro"
+    rows = [p for p in read_predictions(output) if p["split"] == "test"]
+    labels, predicted = [p["label"] for p in rows], [p["prediction"] for p in rows]
+    assert metrics["test"]["f1_micro"] == pytest.approx(f1_score(labels, predicted, average="micro"))
+    assert metrics["test"]["f1_macro"] == pytest.approx(
+        f1_score(labels, predicted, average="macro", labels=list(range(len(categories))), zero_division=0)
+    )
+    assert "auroc" not in metrics["test"]
+    assert json.loads((output / "config.json").read_text())["id2label"]["0"] == categories[0]
+
+
+def test_the_unused_task_reads_the_labelled_set_format(tmp_path):
+    from plm.datasets import load_task
+
+    rows = [("아직 안 써봤어요", "unused", "p1", "train"), ("촉촉해요", "used", "p2", "train"),
+            ("선물했어요", "gift", "p3", "validation"), ("글쎄요", "unclear", "p4", "test")]
+    path = tmp_path / "set.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "label": y, "product_id": p, "split": s}, ensure_ascii=False) + "\n"
+                            for t, y, p, s in rows), encoding="utf-8")
+    data = load_task("unused", path)
+    assert (data.texts, data.labels, data.splits) == (["아직 안 써봤어요", "촉촉해요"], [1, 0], ["train", "train"])
+    assert data.label_names == ["used", "unused"]
+    with_gifts = load_task("unused", path, gift_as="unused")
+    assert with_gifts.labels == [1, 0, 1] and with_gifts.splits[-1] == "validation"
