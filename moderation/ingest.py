@@ -8,7 +8,7 @@ scores so that it is scored again.
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -188,9 +188,23 @@ def upsert_products(items):
     return {p.external_id: p for p in Product.objects.filter(external_id__in=by_id)}
 
 
-@transaction.atomic
 def store_reviews(items):
-    """Upsert validated items in one transaction; queue scoring on commit."""
+    """Upsert validated items in one transaction; queue scoring on commit.
+
+    Two requests carrying the same new review at the same moment both find it
+    missing; the second to insert hits the unique constraint once the first
+    commits, and is run again, when it finds the review stored.
+    """
+    try:
+        return upsert_reviews(items)
+    except IntegrityError:
+        if transaction.get_connection().in_atomic_block:
+            raise  # inside a caller's transaction: the caller decides
+        return upsert_reviews(items)
+
+
+@transaction.atomic
+def upsert_reviews(items):
     result = Stored()
     if not items:
         return result
