@@ -33,6 +33,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  reviewer account: {user.username} / {password}   (staff: can open /admin/ too)")
         if not Classifier.objects.filter(is_active=True).exists():
             self.stdout.write(
-                "  no classifier is registered yet: reviews wait unscored until one is. Register one with\n"
+                "  no classifier is registered yet: reviews wait unscored until one is. Build a small one with the\n"
+                "  project's pipeline (.venv/bin/python manage.py build_demo_model), or register your own with\n"
                 "    .venv/bin/python manage.py register_classifier --check unused MODEL_DIR --activate"
             )
