@@ -1,6 +1,7 @@
 """ELECTRA's dynamic masking (statistics over many batches) and manage.py pretrain_plm on real Korean text:
 the losses fall, and a run killed with SIGKILL resumes from its last checkpoint at the same step."""
 
+import io
 import json
 import os
 import re
@@ -173,3 +174,30 @@ def test_pretrain_losses_fall_and_a_killed_run_resumes_at_the_same_step(pretrain
     assert re.search(r"step 200 \(default strategy, 1 replica\(s\), float32\): loss \d", second.stdout)
     config = json.loads((run / "pretraining_config.json").read_text())
     assert (config["hidden_size"], config["num_hidden_layers"], config["do_lower_case"]) == (64, 2, False)
+
+
+def test_evaluate_pretraining_shows_the_discriminator_learning_before_its_accuracy_moves(pretraining_data):
+    """Threshold-free measures: AUCs rise from chance over the run; roc_auc agrees with scikit-learn."""
+    from sklearn.metrics import roc_auc_score
+
+    from plm.electra.evaluate import roc_auc
+
+    rng = np.random.default_rng(0)
+    labels = rng.random(500) < 0.15
+    scores = np.round(rng.normal(size=500) + labels, 1)  # with ties
+    assert roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+
+    run = pretraining_data / "run"
+    if not (run / "pretraining_summary.json").exists():  # run alone, without the test above
+        subprocess.run(pretrain_command(pretraining_data), cwd=ROOT, check=True, capture_output=True, timeout=600)
+    out = io.StringIO()
+    call_command("evaluate_pretraining", str(run), "--data", str(pretraining_data / "data"), "--batches", "4",
+                 "--batch-size", "32", stdout=out)
+    results = {r["step"]: r for r in json.loads((run / "evaluation.json").read_text())["results"]}
+    first, last = results[0], results[max(results)]
+    assert max(results) == 200 and 0 in results
+    assert abs(first["random_replacement_auc"] - 0.5) < 0.1  # untrained: chance
+    assert last["random_replacement_auc"] > first["random_replacement_auc"] + 0.1
+    assert last["generator_accuracy"] > first["generator_accuracy"]
+    assert 0.05 < last["replaced_share"] < 0.2
+    assert re.search(r"^\s+200\s+0\.\d{3}\s+0\.\d{3}", out.getvalue(), re.M)
