@@ -9,6 +9,8 @@ million on two cores), then times, in-process through Django's test client
   - the Django admin change list of QueueItem ordered by probability (page 1 and 100);
   - a threshold blind of 10,000 reviews with their audit rows (preview, then blind).
 
+Every run first reopens what an earlier run blinded and vacuums the tables.
+
 and prints median and p95 for each, and the ratios admin / queue.
 
     python benchmarks/queue.py                       # 1,000,000 reviews
@@ -130,20 +132,49 @@ def fill(n, refill):
 
 
 CPU_MS = {}
+PG_CPU_MS = {}
+
+
+def backend_cpu():
+    """(pid, CPU milliseconds so far) of the PostgreSQL backend serving Django's connection, read
+    from /proc (PostgreSQL on this machine); None when there is no open connection or no /proc.
+
+    Wall-clock times on a shared machine mostly measure waiting for a CPU; the CPU time that
+    Django and PostgreSQL spend is what the work costs (at 10 ms resolution: compare means)."""
+    from django.db import connection
+
+    if connection.connection is None:
+        return None
+    pid = connection.connection.info.backend_pid
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return pid, (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def timed(call, repeat, warmup=3, name=None):
-    """Wall-clock milliseconds per call; the Django process's own CPU time per call goes to CPU_MS[name]."""
+    """Wall-clock milliseconds per call; the Django process's own CPU time per call (median) goes to
+    CPU_MS[name], the PostgreSQL backend's (mean) to PG_CPU_MS[name]."""
     for _ in range(warmup):
         call()
-    times, cpu = [], []
+    times, cpu, pg_cpu = [], [], []
     for _ in range(repeat):
+        before = backend_cpu()
         started, started_cpu = time.perf_counter(), time.process_time()
         call()
         times.append((time.perf_counter() - started) * 1000)
         cpu.append((time.process_time() - started_cpu) * 1000)
+        after = backend_cpu()
+        if before and after and before[0] == after[0]:
+            pg_cpu.append(after[1] - before[1])
     CPU_MS[name] = statistics.median(cpu)
+    PG_CPU_MS[name] = statistics.mean(pg_cpu) if pg_cpu else float("nan")
     return times
+
+
+def cpu_note(name):
+    return f"Django process CPU {CPU_MS[name]:.1f} ms, PostgreSQL CPU {PG_CPU_MS[name]:.1f} ms"
 
 
 def p95(times):
@@ -184,6 +215,8 @@ def main():
             "UPDATE moderation_queueitem SET status = 'open', decided_at = NULL, decided_by_id = NULL, "
             "held_by_id = NULL, held_until = NULL WHERE status <> 'open' OR held_by_id IS NOT NULL"
         )
+        # Clear what the reset left behind (as autovacuum would), so every run starts from the same state.
+        cursor.execute("VACUUM ANALYZE moderation_queueitem, moderation_review, moderation_action")
     user = User.objects.filter(username="bench").first() or User.objects.create_superuser("bench", "b@example.com", "bench-password-1")
     client = Client()
     client.force_login(user)
@@ -206,27 +239,34 @@ def main():
         results[name] = times
         print(
             f"{name:58s} median {statistics.median(times):8.1f} ms   p95 {p95(times):8.1f} ms   "
-            f"(n={repeat}; Django process CPU {CPU_MS[name]:.1f} ms)",
+            f"(n={repeat}; {cpu_note(name)})",
             flush=True,
         )
 
-    previews, blinds, changed = [], [], []
+    previews, blinds, changed, blind_cpu, blind_pg_cpu = [], [], [], [], []
     for _ in range(args.blinds):
         threshold = QueueItem.objects.filter(moderation_check=check, status="open").order_by("-probability").values_list(
             "probability", flat=True)[args.blind_size - 1]
         started = time.perf_counter()
         preview = actions.preview_threshold(check, threshold)
         previews.append((time.perf_counter() - started) * 1000)
-        started = time.perf_counter()
+        before = backend_cpu()
+        started, started_cpu = time.perf_counter(), time.process_time()
         result = actions.blind_above(user, preview.token, REASON)
         blinds.append((time.perf_counter() - started) * 1000)
+        blind_cpu.append((time.process_time() - started_cpu) * 1000)
+        after = backend_cpu()
+        if before and after and before[0] == after[0]:
+            blind_pg_cpu.append(after[1] - before[1])
         changed.append(result.changed)
     if not blinds:
         blinds = [float("nan")]
         previews = [float("nan")]
         changed = [0]
+    CPU_MS["blind"] = statistics.median(blind_cpu) if blind_cpu else float("nan")
+    PG_CPU_MS["blind"] = statistics.mean(blind_pg_cpu) if blind_pg_cpu else float("nan")
     print(f"{'threshold blind: preview (count + sample)':58s} median {statistics.median(previews):8.1f} ms   p95 {p95(previews):8.1f} ms   (n={len(previews)})")
-    print(f"{'threshold blind: blind + audit rows':58s} median {statistics.median(blinds):8.1f} ms   p95 {p95(blinds):8.1f} ms   (n={len(blinds)}, {min(changed):,}-{max(changed):,} reviews each)")
+    print(f"{'threshold blind: blind + audit rows':58s} median {statistics.median(blinds):8.1f} ms   p95 {p95(blinds):8.1f} ms   (n={len(blinds)}, {min(changed):,}-{max(changed):,} reviews each; {cpu_note('blind')})")
 
     first = statistics.median(results["queue: first page"])
     hundredth = statistics.median(results["queue: page 100"])

@@ -13,15 +13,24 @@ other reviewers' pages skip rows held by someone else, so two reviewers
 opening the queue at the same moment get different rows (on PostgreSQL the
 rows are claimed with FOR UPDATE SKIP LOCKED). Holds end when the reviewer
 acts on the rows, opens another page, leaves the page, or times out.
+
+A page is read as plain rows (`Row`: the queue item's, review's, product's and
+classifier's fields in one query, no model instances). On PostgreSQL reading,
+locking and holding a page is one statement (`read_and_hold`); elsewhere
+(SQLite in the unit tests) it is a SELECT and an UPDATE in one transaction.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, models, transaction
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, OuterRef, Q, Subquery, Value, When
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from .models import Check, Product, QueueItem, Review
@@ -76,11 +85,23 @@ def apply_filters(queryset, filters, prefix=""):
     return queryset
 
 
-def open_items(check, filters=None):
-    """Every undecided, visible review of this check that matches the filters, best first."""
-    queryset = QueueItem.objects.filter(
-        moderation_check=check, status=QueueItem.Status.OPEN, review__visibility=Review.Visibility.VISIBLE
-    )
+def open_items(check, filters=None, *, visibility_subquery=False):
+    """Every undecided, visible review of this check that matches the filters, best first.
+
+    With `visibility_subquery`, the review's visibility is read by a correlated
+    subquery (one primary-key probe per queue row) instead of a join. For a
+    scope of thousands of rows that is locked (a threshold blind), PostgreSQL may
+    not run in parallel and would rather hash the whole review table than probe
+    it; a scalar subquery is never turned into a join, so it probes.
+    """
+    queryset = QueueItem.objects.filter(moderation_check=check, status=QueueItem.Status.OPEN)
+    if visibility_subquery:
+        visibility = Review.objects.filter(pk=OuterRef("review_id")).values("visibility")[:1]
+        queryset = queryset.alias(review_visibility=Subquery(visibility)).filter(
+            review_visibility=Review.Visibility.VISIBLE
+        )
+    else:
+        queryset = queryset.filter(review__visibility=Review.Visibility.VISIBLE)
     return apply_filters(queryset, filters).order_by("-probability", "-review_id")
 
 
@@ -106,7 +127,44 @@ def decode_cursor(cursor):
 
 def after_cursor(queryset, cursor):
     probability, review_id = decode_cursor(cursor)
-    return queryset.filter(Q(probability__lt=probability) | Q(probability=probability, review_id__lt=review_id))
+    # `probability <= p` is implied by the rest; it lets the index scan start at the cursor
+    # instead of reading (and filtering out) every row before it.
+    return queryset.filter(
+        Q(probability__lte=probability),
+        Q(probability__lt=probability) | Q(probability=probability, review_id__lt=review_id),
+    )
+
+
+class Row(NamedTuple):
+    """One row of a queue page: the queue item with the review, product and classifier fields shown."""
+
+    pk: int
+    review_id: int
+    probability: float
+    classifier_id: int
+    classifier_name: str
+    source: str
+    external_id: str
+    good_text: str
+    bad_text: str
+    rating: int
+    written_at: datetime
+    product_external_id: str
+    product_name: str
+    brand: str
+    category: str
+
+
+# The columns of Row, in order, as one query (joins, no model instances).
+ROW_FIELDS = (
+    "pk", "review_id", "probability", "classifier_id", "classifier__name", "review__source", "review__external_id",
+    "review__good_text", "review__bad_text", "review__rating", "review__written_at", "review__product__external_id",
+    "review__product__name", "review__product__brand", "review__product__category",
+)
+
+
+def fetch_rows(queryset):
+    return [Row._make(values) for values in queryset.values_list(*ROW_FIELDS)]
 
 
 @dataclass
@@ -119,33 +177,67 @@ class Page:
 
 
 def page(check, user, filters=None, after=None, size=DEFAULT_PAGE_SIZE, hold=True):
-    """One page of the queue for this reviewer; holds its rows when `hold`."""
+    """One page of the queue for this reviewer (a list of Row); holds its rows when `hold`."""
     size = max(1, min(int(size), MAX_PAGE_SIZE))
     now = timezone.now()
-    queryset = not_held_by_others(open_items(check, filters), user, now).select_related(
-        "review", "review__product", "classifier"
-    )
+    queryset = not_held_by_others(open_items(check, filters), user, now)
     if after:
         queryset = after_cursor(queryset, after)
     if not hold:
-        rows = list(queryset[: size + 1])
+        rows = fetch_rows(queryset[: size + 1])
         return Page(rows[:size], encode_cursor(rows[size - 1]) if len(rows) > size else None, None, size, filters or {})
-    with transaction.atomic():
-        holds_need_no_flush()
-        # Rows another transaction has locked (a reviewer claiming or deciding them) are skipped,
-        # and the update touches only rows this one locked: a page load never waits on a lock.
-        held = list(
-            QueueItem.objects.filter(held_by=user, moderation_check=check)
-            .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)
-        )
-        rows = list(queryset.select_for_update(skip_locked=True, of=("self",))[: size + 1])
-        shown = rows[:size]
-        until = now + hold_duration()
-        hold_these(user, [item.pk for item in shown], held, until)
-        for item in shown:
-            item.held_by, item.held_until = user, until
+    until = now + hold_duration()
+    # Rows another transaction has locked (a reviewer claiming or deciding them) are skipped,
+    # and the update touches only rows this one locked: a page load never waits on a lock.
+    if connection.vendor == "postgresql":
+        rows = read_and_hold(queryset[: size + 1], user, check, size, until)
+    else:
+        with transaction.atomic():
+            held = list(
+                QueueItem.objects.filter(held_by=user, moderation_check=check)
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)
+            )
+            rows = fetch_rows(queryset.select_for_update(skip_locked=True, of=("self",))[: size + 1])
+            hold_these(user, [row.pk for row in rows[:size]], held, until)
+    shown = rows[:size]
     return Page(shown, encode_cursor(shown[-1]) if len(rows) > size else None, until, size, filters or {})
+
+
+def read_and_hold(queryset, user, check, size, until):
+    """PostgreSQL: read a page, hold its rows and release the reviewer's other holds, in one
+    statement (one round trip, its own transaction when none is open).
+
+    The page's rows are locked FOR UPDATE SKIP LOCKED as they are read; the reviewer's
+    other holds under this check are locked the same way before they are released.
+    Holds are a convenience: losing the last ones in a crash harms nothing, so when the
+    statement is its own transaction it commits without waiting for the WAL flush
+    (synchronous_commit off; never inside a caller's transaction, whose other writes
+    may matter).
+    """
+    try:
+        page_sql, params = queryset.values_list(*ROW_FIELDS).query.get_compiler(using=queryset.db).as_sql()
+    except EmptyResultSet:  # filters that can match nothing: an empty page, and no holds kept
+        release(user, check)
+        return []
+    columns = ", ".join(f"page.{connection.ops.quote_name(name)}" for name in ROW_FIELDS)
+    sql = f"""
+        WITH page AS MATERIALIZED ({page_sql} FOR UPDATE OF "moderation_queueitem" SKIP LOCKED),
+        shown AS MATERIALIZED (SELECT "pk" FROM page ORDER BY "probability" DESC, "review_id" DESC LIMIT %s),
+        holds AS (
+            UPDATE moderation_queueitem AS h
+            SET held_by_id = CASE WHEN h.id IN (SELECT "pk" FROM shown) THEN %s END,
+                held_until = CASE WHEN h.id IN (SELECT "pk" FROM shown) THEN %s::timestamptz END
+            WHERE h.id = ANY(ARRAY(SELECT "pk" FROM shown) || ARRAY(
+                SELECT id FROM moderation_queueitem
+                WHERE held_by_id = %s AND check_id = %s AND id NOT IN (SELECT "pk" FROM shown)
+                FOR UPDATE SKIP LOCKED))
+        )
+        SELECT {columns}, {"NULL" if connection.in_atomic_block else "set_config('synchronous_commit', 'off', true)"}
+        FROM page ORDER BY page."probability" DESC, page."review_id" DESC"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, size, user.pk, until, user.pk, check.pk])
+        return [Row._make(values[:-1]) for values in cursor.fetchall()]
 
 
 def holds_need_no_flush():
@@ -212,3 +304,18 @@ def distinct_values(field_name, limit=500):
         return list(values.distinct()[:limit])
 
     return cache.get_or_set(f"moderation.queue.distinct.{field_name}", load, SUGGESTION_SECONDS)
+
+
+CHECKS_KEY = "moderation.queue.checks"
+CHECKS_SECONDS = 30
+
+
+def all_checks():
+    """Every check, in tab order: read by every queue page, changed by hand in the admin a few
+    times a year. Cached for CHECKS_SECONDS; a change saved in this process clears it at once."""
+    return cache.get_or_set(CHECKS_KEY, lambda: list(Check.objects.order_by("position", "code")), CHECKS_SECONDS)
+
+
+@receiver([post_save, post_delete], sender=Check)
+def checks_changed(**kwargs):
+    cache.delete(CHECKS_KEY)

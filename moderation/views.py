@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -75,7 +75,11 @@ def queue_start(request):
 @require_GET
 @reviewer_required
 def queue_page(request, check):
-    check = check_or_404(check)
+    code = check
+    checks = queue.all_checks()  # the tabs (cached); the check is one of them
+    check = next((c for c in checks if c.code == code), None)
+    if check is None:
+        raise Http404(f"no check {code!r}")
     form = QueueFilterForm(request.GET)
     filters = form.filters() if form.is_valid() else {}
     try:
@@ -90,7 +94,7 @@ def queue_page(request, check):
         "moderation/queue.html",
         {
             "check": check,
-            "checks": Check.objects.all(),
+            "checks": checks,
             "form": form,
             "page": page,
             "filters": filters,

@@ -53,22 +53,29 @@ def find_check(code):
 
 
 def item_json(item):
-    review = item.review
+    """A queue row (queue.Row) or a QueueItem with its review, product and classifier."""
+    if not isinstance(item, queue.Row):
+        review, product = item.review, item.review.product
+        item = queue.Row(
+            item.pk, review.pk, item.probability, item.classifier_id, item.classifier.name, review.source,
+            review.external_id, review.good_text, review.bad_text, review.rating, review.written_at,
+            product.external_id, product.name, product.brand, product.category,
+        )
     return {
-        "review_id": review.pk,
-        "source": review.source,
-        "external_id": review.external_id,
+        "review_id": item.review_id,
+        "source": item.source,
+        "external_id": item.external_id,
         "probability": item.probability,
-        "classifier": {"id": item.classifier_id, "name": item.classifier.name},
-        "good_text": review.good_text,
-        "bad_text": review.bad_text,
-        "rating": review.rating,
-        "written_at": review.written_at,
+        "classifier": {"id": item.classifier_id, "name": item.classifier_name},
+        "good_text": item.good_text,
+        "bad_text": item.bad_text,
+        "rating": item.rating,
+        "written_at": item.written_at,
         "product": {
-            "external_id": review.product.external_id,
-            "name": review.product.name,
-            "brand": review.product.brand,
-            "category": review.product.category,
+            "external_id": item.product_external_id,
+            "name": item.product_name,
+            "brand": item.brand,
+            "category": item.category,
         },
     }
 

@@ -114,3 +114,54 @@ def test_threshold_confirmation_cannot_be_forged(check, reviewer, make_review):
     with pytest.raises(actions.ActionError, match="not valid"):
         actions.blind_above(reviewer, preview.token.replace(":", "x:", 1), REASON)
     assert not Review.objects.filter(visibility="blinded").exists()
+
+
+def test_unblind_keeps_a_review_hidden_while_another_check_blinds_it(check, reviewer, make_review,
+                                                                     django_capture_on_commit_callbacks):
+    from django.utils import timezone
+
+    from moderation.models import Check, Classifier
+
+    ads = Check.objects.create(code="ads", name="광고 리뷰", position=9)
+    ads_classifier = Classifier.objects.create(moderation_check=ads, name="electra-ads-v1", path="/m/ads", is_active=True)
+    both, one = make_review(0.9), make_review(0.8)
+    QueueItem.objects.create(review=both, moderation_check=ads, probability=0.7, classifier=ads_classifier,
+                             scored_at=timezone.now(), status=QueueItem.Status.BLINDED)
+    actions.blind(reviewer, check, [both.pk, one.pk], REASON)
+    assert state(one) == ("blinded", "blinded")
+    unblind = actions.unblind(reviewer, check, [both.pk, one.pk])
+    assert unblind.changed == 2 and sorted(unblind.review_ids) == sorted([both.pk, one.pk])
+    # Both items of this check are decided (kept), but `both` stays hidden: the ads check still blinds it.
+    assert QueueItem.objects.filter(moderation_check=check, status="kept").count() == 2
+    assert state(one) == ("visible", "kept")
+    both.refresh_from_db()
+    assert both.visibility == "blinded"
+    assert public_ids() == {one.external_id}
+    # Unblinding it under the ads check shows it.
+    actions.unblind(reviewer, ads, [both.pk])
+    both.refresh_from_db()
+    assert both.visibility == "visible"
+
+
+def test_a_move_logs_what_each_review_had_and_only_what_changed(check, reviewer, other_reviewer, make_review):
+    reviews = [make_review(p) for p in (0.99, 0.98, 0.97, 0.96)]
+    kept = actions.keep(other_reviewer, check, [reviews[1].pk])
+    preview = actions.preview_threshold(check, 0.95)
+    assert preview.count == 3
+    result = actions.blind_above(reviewer, preview.token, REASON, "일괄")
+    assert result.changed == 3 and result.review_ids == sorted(r.pk for r in reviews if r.pk != reviews[1].pk)
+    rows = Action.objects.filter(batch=result.batch).order_by("review_id")
+    assert [(a.review_id, a.kind, a.user, a.reason, a.note, a.probability, a.threshold) for a in rows] == [
+        (r.pk, "blind", reviewer, REASON, "일괄", p, 0.95) for r, p in ((reviews[0], 0.99), (reviews[2], 0.97), (reviews[3], 0.96))]
+    assert all(a.classifier_id for a in rows)
+    items = QueueItem.objects.filter(review_id__in=result.review_ids)
+    assert {(i.status, i.decided_by_id, i.held_by_id) for i in items} == {("blinded", reviewer.pk, None)}
+    assert Action.objects.get(batch=kept.batch).kind == "keep"
+    # Undo reverses the whole batch: new rows, one per review, each pointing at the row it reverts.
+    undo = actions.undo(reviewer, result.batch)
+    assert undo.changed == 3
+    assert {(a.review_id, a.reverts.review_id, a.kind) for a in Action.objects.filter(batch=undo.batch)} == {
+        (pk, pk, "unblind") for pk in result.review_ids}
+    assert {(i.status, i.decided_by_id, i.decided_at) for i in QueueItem.objects.filter(review_id__in=result.review_ids)} == {
+        ("open", None, None)}
+    assert public_ids() == {r.external_id for r in reviews}

@@ -161,3 +161,50 @@ def test_blinded_list_and_unblind(browser, check, reviewer, make_review):
     assert "Unblinded 1 review." in response.content.decode()
     hidden.refresh_from_db()
     assert hidden.visibility == "visible" and hidden.queue_items.get().status == "kept"
+
+
+def test_product_brand_and_category_texts_are_escaped_too(browser, make_review):
+    make_review(0.9, product='p-<b>1</b>&"', brand='<img src=x onerror=alert(1)>', category="크림'\"<i>")
+    html = browser.get("/queue/unused/").content.decode()
+    assert "<img src=x" not in html and "<b>1</b>" not in html and "<i>" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert '<a href="?brand=%3Cimg+src%3Dx+onerror%3Dalert%281%29%3E">&lt;img src=x onerror=alert(1)&gt;</a>' in html
+    assert '<a href="?category=%ED%81%AC%EB%A6%BC%27%22%3Ci%3E">크림&#x27;&quot;&lt;i&gt;</a>' in html
+    assert '<a href="?product=p-%3Cb%3E1%3C%2Fb%3E%26%22">' in html
+    # The filter's suggestions (datalists) are escaped as well.
+    assert '<option value="&lt;img src=x onerror=alert(1)&gt;">' in html
+
+
+def test_a_queue_page_costs_the_same_queries_for_few_and_many_rows(browser, check, make_review):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(url):
+        browser.get(url)  # warm: the filter suggestions are cached after the first request
+        with CaptureQueriesContext(connection) as captured:
+            response = browser.get(url)
+        assert response.status_code == 200
+        return len(captured), response.content.decode().count('class="item"')
+
+    for i in range(3):
+        make_review(0.9 - i / 100, product=f"p-{i}", brand=f"브랜드{i}")
+    few = queries("/queue/unused/")
+    for i in range(3, 40):
+        make_review(0.8 - i / 100, product=f"p-{i}", brand=f"브랜드{i}")
+    many = queries("/queue/unused/")
+    assert few[1] == 3 and many[1] == 40
+    assert few[0] == many[0] <= 12, (few, many)  # no query per row (N+1)
+    api_few = queries("/api/v1/queue?limit=3")
+    api_many = queries("/api/v1/queue?limit=40")
+    assert api_few[0] == api_many[0]
+
+
+def test_the_cached_checks_follow_an_edit_at_once(browser, check, make_review):
+    make_review(0.9)
+    assert "미사용 리뷰" in browser.get("/queue/unused/").content.decode()
+    check.name = "미사용 리뷰 (개정)"
+    check.reasons = [*check.reasons, "새 사유"]
+    check.save()
+    html = browser.get("/queue/unused/").content.decode()
+    assert "미사용 리뷰 (개정)" in html and '<option value="새 사유">' in html
+    assert browser.get("/queue/nope/").status_code == 404
