@@ -8,11 +8,12 @@ A source is a kind, a location and a rule set (plm.text.Rules):
     reviews:[visible|all]   the project's Review table (good_text and bad_text)
 
 Documents are read in chunks, normalised by a pool of worker processes (at most
-two chunks per worker in flight, so memory stays flat), deduplicated on a
-64-bit hash of the normalised text, and written in the layout ELECTRA's data
-builder reads: one sentence a line, a blank line after each document, shards
-of about `shard_mb` megabytes under OUT/shards/. OUT/stats.json says what went
-in, what came out, what was dropped and why, and how often each token replaced
+two chunks per worker in flight, so memory stays flat; a worker sends back its
+documents already encoded, with their hashes), deduplicated on a 64-bit hash of
+the normalised text, and written in the layout ELECTRA's data builder reads:
+one sentence a line, a blank line after each document, shards of about
+`shard_mb` megabytes under OUT/shards/. OUT/stats.json says what went in, what
+came out, what was dropped and why, and how often each token replaced
 something.
 """
 
@@ -24,11 +25,14 @@ import sys
 import time
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from itertools import compress
+from operator import methodcaller
 from pathlib import Path
 
 import numpy as np
 
-from plm.text import load_rules, normalise_documents
+from plm.text import load_rules, normalise_chunk
 
 KINDS = ("text", "jsonl", "csv", "reviews")
 DEFAULT_RULES = {"text": "public", "jsonl": "review", "csv": "review", "reviews": "review"}
@@ -85,7 +89,7 @@ def read_documents(source, text_fields=TEXT_FIELDS):
             yield from (_join_fields(row, text_fields) for row in _jsonl_rows(path))
     elif source.kind == "csv":
         for path in _files(source.location, (".csv", ".tsv")):
-            yield from (_join_fields(row, text_fields) for row in csv_rows(path))
+            yield from _csv_documents(path, text_fields)
     else:
         yield from _review_table_documents(source.location)
 
@@ -143,6 +147,29 @@ def csv_rows(path):
         yield from reader
 
 
+def _csv_documents(path, text_fields):
+    """_join_fields over csv_rows(path), without a dict a row: the same documents."""
+    csv.field_size_limit(sys.maxsize)
+    tsv = Path(path).suffix.lower() in (".tsv", ".txt")
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            return
+        column = {name: i for i, name in enumerate(header)}  # as in DictReader, a repeated name means its last column
+        columns = [column[field] for field in text_fields if field in column]
+        if len(columns) == 1:
+            (i,) = columns
+            for row in reader:
+                if row:  # DictReader skips empty rows
+                    yield row[i].strip() if i < len(row) else ""
+            return
+        for row in reader:
+            if row:
+                parts = [row[i].strip() for i in columns if i < len(row)]
+                yield "\n".join(part for part in parts if part)
+
+
 def _join_fields(row, text_fields):
     parts = [row.get(field) for field in text_fields]
     return "\n".join(part.strip() for part in parts if isinstance(part, str) and part.strip())
@@ -172,23 +199,35 @@ def chunked(documents, chunk_chars):
 
 
 def process_chunk(documents, rules):
-    """Normalise a chunk; return the documents as text blocks, their hashes and the counts."""
-    normalised, counts = normalise_documents(documents, rules)
+    """Normalise a chunk (in a worker process): what the writer needs, compact.
+
+    Returns (data, sizes, hashes, sentences, chars, counts): the kept documents
+    as UTF-8, each followed by a blank line, one after another; per document its
+    size in bytes, a 64-bit hash of its text (for deduplication), its sentences
+    and characters; and the counts of the chunk.
+    """
+    texts, counts = normalise_chunk(documents, rules)
     counts["documents_in"] = len(documents)
-    counts["chars_in"] = sum(len(doc) for doc in documents)
-    counts["bytes_in"] = sum(len(doc.encode("utf-8")) for doc in documents)
-    texts, hashes = [], []
-    for sentences in normalised:
-        if not sentences:
-            counts["dropped_empty"] += 1
-            continue
-        text = "\n".join(sentences)
-        if len(text) - len(sentences) + 1 < rules.min_document_chars:
-            counts["dropped_too_short"] += 1
-            continue
-        texts.append(text)
-        hashes.append(int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little"))
-    return texts, np.array(hashes, dtype=np.uint64), counts
+    counts["chars_in"] = sum(map(len, documents))
+    counts["bytes_in"] = sum(map(len, map(str.encode, documents)))
+    # Per document, with C-level maps rather than a Python loop (a chunk holds thousands).
+    present = [text for text in texts if text is not None]  # None: no sentence left
+    counts["dropped_empty"] += len(texts) - len(present)
+    newlines = np.fromiter(map(methodcaller("count", "\n"), present), dtype=np.int64, count=len(present))
+    chars = np.fromiter(map(len, present), dtype=np.int64, count=len(present))
+    keep = chars - newlines >= rules.min_document_chars
+    kept = list(compress(present, keep.tolist()))
+    counts["dropped_too_short"] += len(present) - len(kept)
+    encoded = list(map(str.encode, kept))
+    hashes = b"".join(map(methodcaller("digest"), map(partial(hashlib.blake2b, digest_size=8), encoded)))
+    return (
+        b"\n\n".join(encoded) + b"\n\n" if encoded else b"",
+        np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)) + 2,
+        np.frombuffer(hashes, dtype="<u8"),
+        newlines[keep] + 1,
+        chars[keep],
+        counts,
+    )
 
 
 # --- deduplication --------------------------------------------------------------
@@ -211,13 +250,16 @@ class SeenHashes:
 
     def add_new(self, hashes):
         """Mark the hashes seen; return a boolean mask of those not seen before (first in the batch wins)."""
-        _, first = np.unique(hashes, return_index=True)
+        order = np.argsort(hashes, kind="stable")
+        ordered = hashes[order]
+        first = np.ones(len(hashes), dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
         fresh = np.zeros(len(hashes), dtype=bool)
-        fresh[first] = True
+        fresh[order[first]] = True
         fresh &= ~self._contains(hashes)
-        self.recent = np.union1d(self.recent, hashes[fresh])
+        self.recent = _merge(self.recent, np.sort(hashes[fresh]))
         if len(self.recent) > max(65536, len(self.main) // 8):
-            self.main, self.recent = np.union1d(self.main, self.recent), np.empty(0, dtype=np.uint64)
+            self.main, self.recent = _merge(self.main, self.recent), np.empty(0, dtype=np.uint64)
         return fresh
 
     def _contains(self, hashes):
@@ -229,11 +271,19 @@ class SeenHashes:
         return found
 
 
+def _merge(a, b):
+    """Two sorted arrays with no value in common, merged (np.union1d without its sort of both)."""
+    return np.insert(a, np.searchsorted(a, b), b) if len(a) and len(b) else (a if len(a) else b.astype(np.uint64))
+
+
 # --- writing --------------------------------------------------------------------
 
 
 class ShardWriter:
-    """Writes documents into OUT/shards/corpus-00000.txt, ... of about shard_bytes each."""
+    """Writes documents into OUT/shards/corpus-00000.txt, ... of about shard_bytes each.
+
+    A new shard starts before a document when the current one holds shard_bytes or more.
+    """
 
     def __init__(self, directory, shard_bytes):
         self.directory = Path(directory)
@@ -244,17 +294,29 @@ class ShardWriter:
         self.paths, self.file, self.written = [], None, 0
 
     def write(self, text):
-        if self.file is None or self.written >= self.shard_bytes:
-            self._next_shard()
-        data = text + "\n\n"
-        self.file.write(data)
-        self.written += len(data.encode("utf-8")) if not data.isascii() else len(data)
+        data = (text + "\n\n").encode("utf-8")
+        self.write_many(data, np.array([len(data)]))
+
+    def write_many(self, data, sizes):
+        """Documents already encoded, each with its blank line, one after another: sizes says where each ends."""
+        ends = np.cumsum(sizes)
+        first, start = 0, 0
+        while first < len(sizes):
+            if self.file is None or self.written >= self.shard_bytes:
+                self._next_shard()
+            # The documents up to the first that would start at shard_bytes or more go in this shard.
+            last = int(np.searchsorted(ends, start + self.shard_bytes - self.written, side="left"))
+            last = min(max(last, first), len(sizes) - 1)
+            end = int(ends[last])
+            self.file.write(data[start:end])
+            self.written += end - start
+            first, start = last + 1, end
 
     def _next_shard(self):
         self.close()
         path = self.directory / f"corpus-{len(self.paths):05d}.txt"
         self.paths.append(path)
-        self.file = open(path, "w", encoding="utf-8", newline="\n")
+        self.file = open(path, "wb")
         self.written = 0
 
     def close(self):
@@ -285,15 +347,21 @@ def build_corpus(
                 yield source, chunk
 
     def collect(source, result):
-        texts, hashes, counts = result
+        data, sizes, hashes, sentences, chars, counts = result
         fresh = seen.add_new(hashes) if len(hashes) else np.zeros(0, dtype=bool)
-        counts["dropped_duplicate"] += int(len(fresh) - fresh.sum())
-        for text, keep in zip(texts, fresh):
-            if keep:
-                writer.write(text)
-                counts["documents_out"] += 1
-                counts["sentences_out"] += text.count("\n") + 1
-                counts["chars_out"] += len(text)
+        kept = int(fresh.sum())
+        counts["dropped_duplicate"] += len(fresh) - kept
+        if kept:
+            if kept < len(fresh):  # leave the duplicates out: copy the runs of fresh documents
+                ends = np.cumsum(sizes)
+                edges = np.flatnonzero(np.diff(np.concatenate(([False], fresh, [False])).astype(np.int8)) != 0)
+                starts, stops = edges[0::2], edges[1::2]
+                data = b"".join(data[ends[a] - sizes[a] : ends[b - 1]] for a, b in zip(starts.tolist(), stops.tolist()))
+                sizes, sentences, chars = sizes[fresh], sentences[fresh], chars[fresh]
+            writer.write_many(data, sizes)
+            counts["documents_out"] += kept
+            counts["sentences_out"] += int(sentences.sum())
+            counts["chars_out"] += int(chars.sum())
         totals.update(counts)
         per_source.setdefault(source.name, Counter()).update(counts)
         if progress:

@@ -82,6 +82,9 @@ def test_repeats_are_shortened_with_soynlp():
     assert norm("진짜 좋아요ㅠㅠㅠㅠㅠㅠ 최고최고") == "진짜 좋아요ㅠㅠ 최고최고"
     assert norm("너무너무 좋아요!!!!!!") == "너무너무 좋아요!!"
     assert norm("완전 강추......") == "완전 강추..."
+    # digits are not a repeat: a price or a quantity keeps its value
+    assert norm("정가 100000원인데 세일해서 샀어요", Rules(numbers="keep")) == "정가 100000원인데 세일해서 샀어요"
+    assert norm("2222ml 대용량") == norm("2222ml 대용량", Rules(repeat=0))
 
 
 def test_emoji_rules():
