@@ -71,6 +71,31 @@ def load_model(model_dir, label_names):
     return tokenizer, model
 
 
+# Below this, the encoder's last layer has lost (almost) all difference between tokens.
+COLLAPSED_SPREAD = 0.05
+
+
+def representation_spread(model, tokenizer, encoded):
+    """How much the last hidden layer still tells tokens apart, relative to the embedding layer.
+
+    The standard deviation across real tokens (averaged over hidden units) of the last layer, divided
+    by the same for the embedding output: about 1 for a healthy or random encoder, near 0 for one whose
+    pretraining collapsed to a constant (every token the same vector), which fine-tuning cannot undo.
+    """
+    import torch
+
+    if not encoded:
+        return float("nan")
+    batch = tokenizer.pad({"input_ids": list(encoded)}, return_tensors="pt")
+    model.eval()
+    with torch.no_grad():
+        hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       output_hidden_states=True).hidden_states
+    real = batch["attention_mask"].bool()
+    first, last = hidden[0][real].float(), hidden[-1][real].float()
+    return float(last.std(0).mean() / first.std(0).mean().clamp_min(1e-12))
+
+
 def encode(tokenizer, texts, max_length):
     return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
 
@@ -135,7 +160,13 @@ def finetune(model_dir, data, output, config=None, task="", log=print):
     train_encoded = encode(tokenizer, train_texts, config.max_length)
     val_encoded = encode(tokenizer, val_texts, config.max_length)
 
+    spread = representation_spread(model, tokenizer, val_encoded[:64])
+    if spread < COLLAPSED_SPREAD:
+        log(f"warning: {model_dir} maps every token to nearly the same vector (last-layer spread {spread:.4f} of the "
+            "embeddings'): its pretraining collapsed, and fine-tuning from it is unlikely to learn. Pick an earlier "
+            "checkpoint or pretrain with a lower learning rate (evaluate_pretraining shows the spread per checkpoint).")
     untrained = classification_metrics(val_labels, predict(model, tokenizer, val_encoded, val_labels, config.eval_batch_size))
+    untrained["representation_spread"] = spread
     log(f"before fine-tuning: validation {metric} {untrained.get(metric, 0):.4f}, accuracy {untrained['accuracy']:.4f}")
 
     no_decay = ("bias", "LayerNorm.weight")

@@ -9,7 +9,10 @@ area under the ROC curve of that ranking shows it. Two are reported:
 - `random_replacement_auc`: tokens replaced by uniformly drawn vocabulary ids, a fixed task
   that does not move as the generator improves, so checkpoints compare on equal terms.
 
-plus the generator's masked-LM accuracy and loss on the same positions.
+plus the generator's masked-LM accuracy and loss on the same positions, and the
+`representation_spread` of the discriminator's last layer (how much its tokens still differ,
+relative to the embeddings): a run whose discriminator settled on the trivial answer by mapping
+every token to one vector shows a spread near 0, and fine-tuning from it does not learn.
 """
 
 import numpy as np
@@ -44,7 +47,7 @@ def evaluate_checkpoint(model, batches, seed=(7, 11)) -> dict:
     dropout is off and the masking is seeded, so the same batches give the same figures.
     """
     config = model.config
-    labels, scores, random_labels, random_scores = [], [], [], []
+    labels, scores, random_labels, random_scores, spreads = [], [], [], [], []
     correct = predicted = loss_sum = 0.0
     for index, batch in enumerate(batches):
         step_seed = tf.constant([seed[0], seed[1] * 1000 + index], tf.int64)
@@ -66,7 +69,10 @@ def evaluate_checkpoint(model, batches, seed=(7, 11)) -> dict:
 
         sampled = masking.sample_tokens(logits, step_seed + tf.constant([0, 3], tf.int64), config.temperature)
         fake_ids, fake_labels = masking.replace_tokens(input_ids, masked.masked_lm_positions, sampled)
-        disc = model.discriminator_logits(fake_ids, input_mask, segment_ids).numpy()
+        last = model.encode("electra", fake_ids, input_mask, segment_ids)
+        disc = model.discriminator_head(last).numpy()
+        embedded = model.embed(fake_ids, segment_ids).numpy()[real]
+        spreads.append(float(last.numpy()[real].std(0).mean() / max(embedded.std(0).mean(), 1e-12)))
         labels.append(fake_labels.numpy()[real])
         scores.append(disc[real])
 
@@ -86,4 +92,6 @@ def evaluate_checkpoint(model, batches, seed=(7, 11)) -> dict:
         "random_replacement_auc": roc_auc(np.concatenate(random_labels), np.concatenate(random_scores)),
         "generator_accuracy": correct / max(predicted, 1.0),
         "generator_loss": loss_sum / max(predicted, 1.0),
+        # std across tokens of the last hidden layer / that of the embeddings: near 0 = collapsed
+        "representation_spread": float(np.mean(spreads)),
     }

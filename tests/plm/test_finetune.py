@@ -113,3 +113,41 @@ def test_the_unused_task_reads_the_labelled_set_format(tmp_path):
     assert data.label_names == ["used", "unused"]
     with_gifts = load_task("unused", path, gift_as="unused")
     assert with_gifts.labels == [1, 0, 1] and with_gifts.splits[-1] == "validation"
+
+
+def test_a_collapsed_base_model_is_called_out_before_fine_tuning(sun_or_skin, tiny_classifier_dir, tmp_path):
+    """An encoder mapping every token to one vector (a collapsed pretraining) gets a warning; a healthy one none."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from plm import finetune
+
+    collapsed = tmp_path / "collapsed"
+    shutil.copytree(tiny_classifier_dir, collapsed)
+    model = AutoModelForSequenceClassification.from_pretrained(str(collapsed))
+    with torch.no_grad():  # the last LayerNorm's scale at 0: its output is its bias, the same for every token
+        model.electra.encoder.layer[-1].output.LayerNorm.weight.zero_()
+    model.save_pretrained(str(collapsed))
+
+    tokenizer, healthy_model = finetune.load_model(tiny_classifier_dir, ["skin", "sun"])
+    texts = finetune.encode(tokenizer, [r["good_text"] for r in tiny.sample_reviews(20)], 64)
+    assert finetune.representation_spread(healthy_model, tokenizer, texts) > 0.5
+    _, collapsed_model = finetune.load_model(collapsed, ["skin", "sun"])
+    assert finetune.representation_spread(collapsed_model, tokenizer, texts) < 1e-3
+
+    for base, warned in ((collapsed, True), (tiny_classifier_dir, False)):
+        lines = []
+        data = finetune_data(sun_or_skin)
+        finetune.finetune(base, data, tmp_path / f"out-{warned}", finetune.FinetuneConfig(epochs=1, max_length=64),
+                          log=lines.append)
+        assert any("pretraining collapsed" in line for line in lines) is warned
+        metrics = json.loads((tmp_path / f"out-{warned}" / "metrics.json").read_text())
+        assert (metrics["untrained_validation"]["representation_spread"] < 0.05) is warned
+
+
+def finetune_data(path):
+    from plm.datasets import load_task
+
+    return load_task("file", str(path), group_column="product_id")

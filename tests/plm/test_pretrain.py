@@ -200,4 +200,6 @@ def test_evaluate_pretraining_shows_the_discriminator_learning_before_its_accura
     assert last["random_replacement_auc"] > first["random_replacement_auc"] + 0.1
     assert last["generator_accuracy"] > first["generator_accuracy"]
     assert 0.05 < last["replaced_share"] < 0.2
+    assert abs(first["representation_spread"] - 1.0) < 0.3  # an untrained encoder keeps tokens apart
+    assert "spread" in out.getvalue()
     assert re.search(r"^\s+200\s+0\.\d{3}\s+0\.\d{3}", out.getvalue(), re.M)

@@ -48,7 +48,7 @@ class Command(BaseCommand):
         batches = list(dataset.take(options["batches"]))
 
         results = []
-        header = f"{'step':>8} {'disc AUC':>9} {'random AUC':>11} {'disc acc':>9} {'gen acc':>8} {'gen loss':>9}"
+        header = f"{'step':>8} {'disc AUC':>9} {'random AUC':>11} {'disc acc':>9} {'gen acc':>8} {'gen loss':>9} {'spread':>7}"
         self.stdout.write(header)
         for path in sorted(paths, key=lambda p: int(re.search(r"(\d+)$", p).group(1))):
             path = str(run / Path(path).name) if not Path(path).is_absolute() else path
@@ -58,8 +58,14 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{step:8d} {figures['discriminator_auc']:9.3f} {figures['random_replacement_auc']:11.3f} "
                 f"{figures['discriminator_accuracy']:9.3f} {figures['generator_accuracy']:8.3f} "
-                f"{figures['generator_loss']:9.3f}"
+                f"{figures['generator_loss']:9.3f} {figures['representation_spread']:7.3f}"
             )
+        collapsed = [r["step"] for r in results if r["representation_spread"] < 0.05]
+        if collapsed:
+            self.stdout.write(self.style.WARNING(
+                f"collapsed (spread < 0.05: every token nearly the same vector) at step(s) "
+                f"{', '.join(map(str, collapsed))}: fine-tuning from these will not learn; use an earlier checkpoint "
+                "or pretrain with a lower learning rate"))
         target = Path(options["json"] or run / "evaluation.json")
         target.write_text(json.dumps({"data": [str(f) for f in files], "batches": options["batches"],
                                       "batch_size": options["batch_size"], "results": results}, indent=2) + "\n",
