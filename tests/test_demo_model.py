@@ -27,6 +27,7 @@ def test_build_demo_model_runs_the_pipeline_and_activates_a_working_classifier(t
     assert ported["hidden_size"] == 32 and ported["num_hidden_layers"] == 1
     metrics = json.loads((work / "unused-classifier" / "metrics.json").read_text())
     assert metrics["task"] == "unused" and metrics["test"]["examples"] > 100
+    assert metrics["untrained_validation"]["representation_spread"] > 0.05  # the base model is not collapsed
 
     classifier = Classifier.objects.get(moderation_check=Check.objects.get(code="unused"), is_active=True)
     assert str(work / "unused-classifier") in classifier.path

@@ -81,12 +81,14 @@ class Command(BaseCommand):
         stage("pretraining data", "build_pretraining_data", str(work / "corpus" / "shards"),
               "--tokenizer", str(work / "vocab"), "--output", str(work / "pretrain-data"),
               "--max-seq-length", "128", "--num-out-files", "2", "--num-processes", "1")
+        # 2e-4: at this size and batch, 5e-4 and more collapse the discriminator within 100 steps (every token
+        # the same vector; evaluate_pretraining's spread near 0) and fine-tuning from it learns nothing.
         stage("ELECTRA pretraining", "pretrain_plm", "--data", str(work / "pretrain-data"),
               "--tokenizer", str(work / "vocab"), "--output", str(work / "electra"),
               "--hidden-size", str(hidden), "--embedding-size", str(hidden), "--num-hidden-layers",
               str(options["layers"]), "--num-attention-heads", str(max(1, hidden // 32)),
               "--intermediate-size", str(4 * hidden), "--generator-hidden-size", "0.5",
-              "--train-batch-size", "32", "--max-seq-length", "128", "--learning-rate", "1e-3",
+              "--train-batch-size", "32", "--max-seq-length", "128", "--learning-rate", "2e-4",
               "--num-warmup-steps", str(max(1, options["pretrain_steps"] // 10)),
               "--num-train-steps", str(options["pretrain_steps"]), "--iterations-per-loop", "50",
               "--save-checkpoints-steps", str(options["pretrain_steps"]), "--keep-checkpoint-max", "1")
