@@ -32,7 +32,7 @@ def test_filters_combine(check, reviewer, make_review):
     filters = {"p_min": 0.5, "p_max": 0.9, "brand": "토리든", "category": "세럼", "product": "p-2",
                "rating": [4], "q": "선물"}
     assert [i.review_id for i in queue.page(check, reviewer, filters, hold=False).items] == [target.pk]
-    written = target.written_at.date()
+    written = timezone.localtime(target.written_at).date()  # the filter takes dates in TIME_ZONE
     assert queue.page(check, reviewer, {**filters, "date_from": written.isoformat(), "date_to": written.isoformat()}, hold=False).items
     assert not queue.page(check, reviewer, {**filters, "date_from": (written + timedelta(days=1)).isoformat()}, hold=False).items
 
