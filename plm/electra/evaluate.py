@@ -22,22 +22,13 @@ from plm.electra import masking
 
 
 def roc_auc(labels, scores) -> float:
-    """Area under the ROC curve (the Mann-Whitney statistic, ties counted half)."""
+    """Area under the ROC curve (scikit-learn's); NaN when only one class is present."""
+    from sklearn.metrics import roc_auc_score
+
     labels = np.asarray(labels, bool)
-    scores = np.asarray(scores, np.float64)
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if not positives or not negatives:
+    if labels.all() or not labels.any():
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), np.float64)
-    sorted_scores = scores[order]
-    # average ranks over ties
-    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
-    starts = np.concatenate([[0], boundaries])
-    ends = np.concatenate([boundaries, [len(scores)]])
-    for start, end in zip(starts, ends):
-        ranks[order[start:end]] = (start + end + 1) / 2.0
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
+    return float(roc_auc_score(labels, np.asarray(scores, np.float64)))
 
 
 def evaluate_checkpoint(model, batches, seed=(7, 11)) -> dict:
