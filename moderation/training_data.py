@@ -11,8 +11,9 @@ and `evaluate_classifier` read, with the split drawn from a stable hash of the
 product, so no product spans two splits.
 """
 
-import hashlib
 import json
+
+from plm.splits import stable_split
 
 from .actions import BLINDED, KEPT, move_of
 from .models import Action, join_review_text
@@ -24,11 +25,8 @@ SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
 
 def split_for_product(product_id, fractions=SPLIT_FRACTIONS):
-    """train / validation / test from a stable hash of the product id (the same on every machine)."""
-    value = int(hashlib.sha256(str(product_id).encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
-    if value < fractions[0]:
-        return "train"
-    return "validation" if value < fractions[0] + fractions[1] else "test"
+    """train / validation / test from the project's one stable hash of the product id."""
+    return stable_split(product_id, fractions)
 
 
 def latest_actions(check, since=None, until=None):

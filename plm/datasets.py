@@ -16,7 +16,6 @@ Tasks:
 """
 
 import csv
-import hashlib
 import json
 import random
 from dataclasses import dataclass, field
@@ -24,7 +23,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-SPLITS = ("train", "validation", "test")
+from .splits import SPLITS, stable_split  # noqa: F401  (re-exported: callers import them from here)
+
 UNUSED_LABELS = {"used": 0, "unused": 1}
 
 
@@ -73,14 +73,6 @@ class LabelledSet:
         pick = lambda values: [values[i] for i in keep] if values else values  # noqa: E731
         return LabelledSet(pick(self.texts), pick(self.labels), self.label_names, pick(self.splits),
                            pick(self.groups), pick(self.rows))
-
-
-def stable_split(key, fractions=(0.8, 0.1, 0.1), seed=0):
-    """train / validation / test for a key (a product id or a text), the same on every machine."""
-    value = int(hashlib.sha256(f"{seed}:{key}".encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
-    if value < fractions[0]:
-        return "train"
-    return "validation" if value < fractions[0] + fractions[1] else "test"
 
 
 def from_rows(rows, text_key, label_key, label_names=None, split_key="split", group_key=None, label_map=None, seed=0):

@@ -4,6 +4,10 @@ Subcommands (run from the repository root with the project's Python):
 
   select   read the four Olive Young review sets, dedupe by text, draw a seeded
            random sample plus cue-phrase candidates, write candidates.jsonl
+  select-more
+           round 2: append reviews chosen where they teach most (the baseline's
+           top and its uncertain band, baseline-vs-model disagreement) plus a
+           random slice to candidates.jsonl
   show     print unlabelled candidates (id and text) for reading, a batch at a time
   record   append labels for a batch to labels.tsv (source_ref <TAB> label)
   merge    join labels.tsv with candidates.jsonl, assign whole products to
@@ -17,8 +21,6 @@ docs/labelling_guideline.md; this script only selects, records and merges.
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
 import json
 import os
 import random
@@ -28,6 +30,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[2]))  # the repository root, for plm.splits
+from plm.beauty import dedupe, norm_space  # noqa: E402
+from plm.beauty import load_reviews as _load_reviews  # noqa: E402
+from plm.splits import stable_split  # noqa: E402
+
+NEW_PRODUCT_FRACTIONS = (0.70, 0.15, 0.15)
 DATA = Path(os.environ.get("HWADMIN_SHARED_DATA", "/work/shared/data"))
 CANDIDATES = HERE / "candidates.jsonl"
 LABELS = HERE / "labels.tsv"
@@ -35,6 +43,9 @@ OUTPUT = HERE / "reviews.jsonl"
 
 SEED = 20261128
 N_RANDOM = 1000
+ROUND2_SEED = 20261201
+# round 2 (select-more): how many reviews each route contributes, in this order
+ROUND2 = (("random2", 400), ("top:baseline", 500), ("uncertain:baseline", 500), ("disagree:baseline-word", 500))
 LABELS_ALLOWED = ("unused", "used", "gift", "unclear")
 SHORT = {"u": "unused", "g": "gift", "x": "unclear", "s": "used"}
 
@@ -53,60 +64,12 @@ CUES: list[tuple[str, int]] = [
 ]
 
 
-def _norm_space(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def _name_id(prefix: str, name: str) -> str:
-    return f"{prefix}-{hashlib.sha1(name.strip().encode('utf-8')).hexdigest()[:10]}"
-
-
-def _read_csv(path: Path):
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        yield from enumerate(csv.DictReader(fh), start=1)
+_norm_space = norm_space
 
 
 def load_reviews() -> list[dict]:
     """Every review of the four sets, in a fixed order, with product id and reference."""
-    rows: list[dict] = []
-    src = "oliveyoung_cream_essence_reviews"
-    for path in sorted((DATA / src).glob("table1_*.csv")):
-        kind = "cream" if "cream" in path.name else "essence"
-        for n, r in _read_csv(path):
-            rows.append({"text": (r["review_text"] or "").strip(),
-                         "product_id": f"oy-{kind}-{r['product_id'].strip()}",
-                         "source": src, "source_ref": f"{path.name}:{n}"})
-    src = "oliveyoung_cream_reviews"
-    path = DATA / src / "train_data_fixed.csv"
-    for n, r in _read_csv(path):
-        rows.append({"text": (r["review"] or "").strip(),
-                     "product_id": _name_id("oy-creamname", r["product_name"]),
-                     "source": src, "source_ref": f"{path.name}:{n}"})
-    src = "oliveyoung_suncare_reviews"
-    for path in sorted((DATA / src).glob("*.csv")):
-        for n, r in _read_csv(path):
-            rows.append({"text": (r["review"] or "").strip(),
-                         "product_id": _name_id("oy-sun", r["product_name"]),
-                         "source": src, "source_ref": f"{path.name}:{n}"})
-    src = "oliveyoung_sunscreen_reviews_2026"
-    path = DATA / src / "oliveyoung_sunscreen_reviews.json"
-    for n, r in enumerate(json.loads(path.read_text(encoding="utf-8")), start=1):
-        rows.append({"text": (r.get("content") or "").strip(),
-                     "product_id": f"oy-{r['goods_number']}",
-                     "source": src, "source_ref": f"{path.name}:{n}"})
-    return rows
-
-
-def dedupe(rows: list[dict]) -> list[dict]:
-    seen: set[str] = set()
-    out = []
-    for r in rows:
-        key = _norm_space(r["text"])
-        if len(key) < 2 or key in seen:
-            continue
-        seen.add(key)
-        out.append(r)
-    return out
+    return _load_reviews(DATA)
 
 
 def select() -> list[dict]:
@@ -137,6 +100,74 @@ def select() -> list[dict]:
     return chosen
 
 
+def _round2_scores(labelled: list[dict], pool: list[dict]):
+    """The baseline (character 2-4-gram TF-IDF + logistic regression) and a second model of
+    another view (word 1-2-gram TF-IDF + logistic regression), both trained on the train and
+    validation rows of the labelled set (unused = 1, used = 0), scoring the pool."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    rows = [r for r in labelled if r["split"] != "test" and r["label"] in ("unused", "used")]
+    texts = [r["text"] for r in rows]
+    y = np.array([r["label"] == "unused" for r in rows], dtype=int)
+    pool_texts = [r["text"] for r in pool]
+    scores = {}
+    for name, vectorizer in (
+        ("baseline", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, min_df=2)),
+        ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=2,
+                                 token_pattern=r"(?u)\b\w+\b")),
+    ):
+        model = make_pipeline(vectorizer, LogisticRegression(C=10, class_weight="balanced", max_iter=3000))
+        model.fit(texts, y)
+        scores[name] = model.predict_proba(pool_texts)[:, 1]
+    return scores
+
+
+def select_more(labelled: list[dict], candidates: list[dict]) -> list[dict]:
+    """Round 2: reviews not yet candidates, chosen where the models are least sure or disagree.
+
+    - ``random2``: a uniform random slice (keeps prevalence estimates honest);
+    - ``top:baseline``: the baseline's highest scores (what a queue would show first);
+    - ``uncertain:baseline``: the next reviews whose baseline probability is closest to 0.5;
+    - ``disagree:baseline-word``: the largest gap between the two models' rank percentiles.
+    Each review enters by the first route that picks it; the scores never decide a label.
+    """
+    import numpy as np
+
+    taken = {_norm_space(c["text"]) for c in candidates}
+    pool = [r for r in dedupe(load_reviews()) if _norm_space(r["text"]) not in taken]
+    scores = _round2_scores(labelled, pool)
+    base, word = scores["baseline"], scores["word"]
+    rank = lambda s: np.argsort(np.argsort(s, kind="stable"), kind="stable") / max(1, len(s) - 1)  # noqa: E731
+    gap = np.abs(rank(base) - rank(word))
+    chosen: list[int] = []
+    used: set[int] = set()
+    budget = dict(ROUND2)
+    orders = {
+        "random2": random.Random(ROUND2_SEED).sample(range(len(pool)), len(pool)),
+        "top:baseline": list(np.argsort(-base, kind="stable")),
+        "uncertain:baseline": list(np.argsort(np.abs(base - 0.5), kind="stable")),
+        "disagree:baseline-word": list(np.argsort(-gap, kind="stable")),
+    }
+    route_of = {}
+    for route, n in ROUND2:
+        got = 0
+        for i in orders[route]:
+            if got == budget[route]:
+                break
+            if int(i) in used:
+                continue
+            used.add(int(i))
+            route_of[int(i)] = route
+            chosen.append(int(i))
+            got += 1
+    random.Random(ROUND2_SEED + 1).shuffle(chosen)  # labelling order hides the route
+    start = max(c["id"] for c in candidates) + 1
+    return [dict(pool[i], selected_by=route_of[i], id=start + n) for n, i in enumerate(chosen)]
+
+
 def read_candidates() -> list[dict]:
     with CANDIDATES.open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh]
@@ -162,6 +193,20 @@ def cmd_select(_args) -> None:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     print(f"{len(chosen)} candidates -> {CANDIDATES}")
     print(Counter(r["selected_by"] for r in chosen).most_common())
+
+
+def cmd_select_more(_args) -> None:
+    candidates = read_candidates()
+    if any(c["selected_by"] in dict(ROUND2) for c in candidates):
+        raise SystemExit("candidates.jsonl already holds round 2; nothing to do")
+    with OUTPUT.open(encoding="utf-8") as fh:
+        labelled = [json.loads(line) for line in fh]
+    more = select_more(labelled, candidates)
+    with CANDIDATES.open("a", encoding="utf-8") as fh:
+        for r in more:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(f"{len(more)} more candidates -> {CANDIDATES}")
+    print(Counter(r["selected_by"] for r in more).most_common())
 
 
 def cmd_show(args) -> None:
@@ -227,7 +272,30 @@ def product_groups(rows: list[dict]) -> dict[str, str]:
 
 
 def assign_splits(rows: list[dict]) -> dict[str, str]:
-    """Whole products (product groups) to train/validation/test: ~70/15/15 of the reviews,
+    """Whole products (product groups) to train/validation/test.
+
+    Round 1 (the rows selected by ``random`` or a ``cue:``) was dealt out as ~70/15/15 of the
+    reviews and of the unused reviews (``deal_splits``); those products keep their split for
+    good. A product first met in a later round joins the split of a known product it shares a
+    near-identical text with, else takes the project's one stable hash (``plm.splits``), the
+    same rule the training-data export uses. Returns product_id -> split."""
+    first = [r for r in rows if _round(r) == 1]
+    split_of = deal_splits(first)
+    group_of = product_groups(rows)
+    split_of_group = {group_of[p]: s for p, s in split_of.items()}
+    for r in rows:
+        p = r["product_id"]
+        if p not in split_of:
+            split_of[p] = split_of_group.get(group_of[p]) or stable_split(p, NEW_PRODUCT_FRACTIONS)
+    return split_of
+
+
+def _round(row: dict) -> int:
+    return 1 if row["selected_by"] == "random" or row["selected_by"].startswith("cue:") else 2
+
+
+def deal_splits(rows: list[dict]) -> dict[str, str]:
+    """Round 1: whole products (product groups) to train/validation/test: ~70/15/15 of the reviews,
     and ~70/15/15 of the unused reviews. Returns product_id -> split."""
     group_of = product_groups(rows)
     per_group: dict[str, Counter] = defaultdict(Counter)
@@ -286,8 +354,42 @@ def cmd_merge(_args) -> None:
     print(f"{len(rows)} rows -> {OUTPUT}")
     for s in ("train", "validation", "test"):
         print(s, {lab: table[(s, lab)] for lab in LABELS_ALLOWED}, sum(table[(s, l)] for l in LABELS_ALLOWED))
-    print("selected_by", Counter("random" if r["selected_by"] == "random" else "cue" for r in rows),
-          "unused among random:", sum(r["label"] == "unused" for r in rows if r["selected_by"] == "random"))
+    route = lambda r: r["selected_by"] if _round(r) == 2 else ("random" if r["selected_by"] == "random" else "cue")  # noqa: E731
+    print("selected_by", dict(Counter(route(r) for r in rows)),
+          "unused among random:", sum(r["label"] == "unused" for r in rows if r["selected_by"] in ("random", "random2")))
+
+
+def cmd_relink(_args) -> None:
+    """Point every candidate's ``source_ref`` at the row that holds its text in the shared data
+    as it is now (rows were removed from the shared copies after round 1, so row numbers moved).
+    Texts, product ids and labels stay; labels.tsv is rewritten under the new references."""
+    current: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in load_reviews():
+        current[(r["source"], _norm_space(r["text"]))].append(r)
+    candidates = read_candidates()
+    moved: dict[str, str] = {}
+    for c in candidates:
+        found = current.get((c["source"], _norm_space(c["text"])))
+        if not found:
+            raise SystemExit(f"candidate {c['id']} ({c['source_ref']}): its text is no longer in {c['source']}")
+        row = next((r for r in found if r["product_id"] == c["product_id"]), found[0])
+        if row["source_ref"] != c["source_ref"]:
+            moved[c["source_ref"]] = row["source_ref"]
+            c["source_ref"] = row["source_ref"]
+    refs = Counter(c["source_ref"] for c in candidates)
+    if max(refs.values()) > 1:
+        raise SystemExit(f"two candidates would share a reference: {[r for r, n in refs.items() if n > 1][:5]}")
+    lines = []
+    for line in LABELS.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            ref, label = line.split("\t")[:2]
+            line = f"{moved.get(ref, ref)}\t{label}"
+        lines.append(line)
+    LABELS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with CANDIDATES.open("w", encoding="utf-8") as fh:
+        for c in candidates:
+            fh.write(json.dumps(c, ensure_ascii=False) + "\n")
+    print(f"{len(moved)} references moved; {len(candidates)} candidates")
 
 
 def cmd_verify(_args) -> None:
@@ -306,6 +408,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("select").set_defaults(func=cmd_select)
+    sub.add_parser("select-more").set_defaults(func=cmd_select_more)
     p = sub.add_parser("show")
     p.add_argument("-n", type=int, default=80)
     p.set_defaults(func=cmd_show)
@@ -316,6 +419,7 @@ def main(argv=None) -> None:
     p.set_defaults(func=cmd_record)
     sub.add_parser("merge").set_defaults(func=cmd_merge)
     sub.add_parser("verify").set_defaults(func=cmd_verify)
+    sub.add_parser("relink").set_defaults(func=cmd_relink)
     args = ap.parse_args(argv)
     args.func(args)
 
