@@ -12,7 +12,8 @@ KEYS = {"text", "good_text", "bad_text", "label", "product_id", "split", "source
         "selected_by"}
 LABELS = {"unused", "used", "gift", "unclear"}
 SPLITS = {"train", "validation", "test"}
-ROUND2_ROUTES = {"random2", "top:baseline", "uncertain:baseline", "disagree:baseline-word"}
+ROUND2_ROUTES = {"random2", "top:baseline", "uncertain:baseline", "disagree:baseline-word",
+                 "random3", "disagree:baseline-electra", "top:electra", "uncertain:electra"}
 SOURCES = {"oliveyoung_cream_essence_reviews", "oliveyoung_cream_reviews",
            "oliveyoung_suncare_reviews", "oliveyoung_sunscreen_reviews_2026"}
 
@@ -36,7 +37,7 @@ def test_size_and_unused_count(rows):
     assert len(rows) >= 3500
     assert labels["unused"] >= 350
     routes = Counter(r["selected_by"] for r in rows)
-    assert sum(routes[r] for r in ROUND2_ROUTES) >= 1800
+    assert sum(routes[r] for r in ROUND2_ROUTES) >= 3400
     assert routes["random2"] >= 300  # a random slice keeps prevalence estimates honest
 
 

@@ -46,6 +46,10 @@ N_RANDOM = 1000
 ROUND2_SEED = 20261201
 # round 2 (select-more): how many reviews each route contributes, in this order
 ROUND2 = (("random2", 400), ("top:baseline", 500), ("uncertain:baseline", 500), ("disagree:baseline-word", 500))
+# round 3 (select-more --model DIR): the ELECTRA student of round 2's labels beside the baseline
+ROUND3 = (("random3", 400), ("disagree:baseline-electra", 500), ("top:electra", 300), ("uncertain:electra", 300))
+ROUNDS = {2: ROUND2, 3: ROUND3}
+ROUND_SEEDS = {2: ROUND2_SEED, 3: ROUND2_SEED + 100}
 LABELS_ALLOWED = ("unused", "used", "gift", "unclear")
 SHORT = {"u": "unused", "g": "gift", "x": "unclear", "s": "used"}
 
@@ -100,6 +104,22 @@ def select() -> list[dict]:
     return chosen
 
 
+def _electra_scores(model_dir: str, pool: list[dict]):
+    """A classifier directory's (calibrated) scores, as the workers compute them."""
+    import os
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hwadmin.settings")
+    django.setup()
+    import numpy as np
+
+    from moderation.scoring import load_model_dir, predict_proba
+
+    model, tokenizer, max_length = load_model_dir(model_dir)
+    return np.array(predict_proba(model, tokenizer, [r["text"] for r in pool], max_length))
+
+
 def _round2_scores(labelled: list[dict], pool: list[dict]):
     """The baseline (character 2-4-gram TF-IDF + logistic regression) and a second model of
     another view (word 1-2-gram TF-IDF + logistic regression), both trained on the train and
@@ -125,13 +145,16 @@ def _round2_scores(labelled: list[dict], pool: list[dict]):
     return scores
 
 
-def select_more(labelled: list[dict], candidates: list[dict]) -> list[dict]:
-    """Round 2: reviews not yet candidates, chosen where the models are least sure or disagree.
+def select_more(labelled: list[dict], candidates: list[dict], round_number: int = 2, model_dir: str | None = None):
+    """Round 2 or 3: reviews not yet candidates, chosen where the models are least sure or disagree.
 
+    Round 2 (the baseline beside a word n-gram model):
     - ``random2``: a uniform random slice (keeps prevalence estimates honest);
     - ``top:baseline``: the baseline's highest scores (what a queue would show first);
     - ``uncertain:baseline``: the next reviews whose baseline probability is closest to 0.5;
     - ``disagree:baseline-word``: the largest gap between the two models' rank percentiles.
+    Round 3 (the baseline beside the ELECTRA student in ``model_dir``): ``random3``,
+    ``disagree:baseline-electra``, ``top:electra``, ``uncertain:electra`` alike.
     Each review enters by the first route that picks it; the scores never decide a label.
     """
     import numpy as np
@@ -139,20 +162,29 @@ def select_more(labelled: list[dict], candidates: list[dict]) -> list[dict]:
     taken = {_norm_space(c["text"]) for c in candidates}
     pool = [r for r in dedupe(load_reviews()) if _norm_space(r["text"]) not in taken]
     scores = _round2_scores(labelled, pool)
-    base, word = scores["baseline"], scores["word"]
+    base, other = scores["baseline"], scores["word"]
+    if round_number == 3:
+        other = _electra_scores(model_dir, pool)
     rank = lambda s: np.argsort(np.argsort(s, kind="stable"), kind="stable") / max(1, len(s) - 1)  # noqa: E731
-    gap = np.abs(rank(base) - rank(word))
+    gap = np.abs(rank(base) - rank(other))
     chosen: list[int] = []
     used: set[int] = set()
-    budget = dict(ROUND2)
-    orders = {
-        "random2": random.Random(ROUND2_SEED).sample(range(len(pool)), len(pool)),
-        "top:baseline": list(np.argsort(-base, kind="stable")),
-        "uncertain:baseline": list(np.argsort(np.abs(base - 0.5), kind="stable")),
-        "disagree:baseline-word": list(np.argsort(-gap, kind="stable")),
-    }
+    plan = ROUNDS[round_number]
+    budget = dict(plan)
+    seed = ROUND_SEEDS[round_number]
+    by_rank = lambda values: [int(i) for i in np.argsort(values, kind="stable")]  # noqa: E731
+    shuffled = random.Random(seed).sample(range(len(pool)), len(pool))
+    if round_number == 2:
+        orders = {"random2": shuffled, "top:baseline": by_rank(-base),
+                  "uncertain:baseline": by_rank(np.abs(base - 0.5)), "disagree:baseline-word": by_rank(-gap)}
+    else:
+        # disagreement where it matters: one of the two puts the review in its top tenth
+        near_top = np.maximum(rank(base), rank(other)) >= 0.9
+        orders = {"random3": shuffled, "disagree:baseline-electra": by_rank(-(gap * near_top)),
+                  "top:electra": by_rank(-other),
+                  "uncertain:electra": by_rank(np.abs(other - 0.5))}
     route_of = {}
-    for route, n in ROUND2:
+    for route, n in plan:
         got = 0
         for i in orders[route]:
             if got == budget[route]:
@@ -163,7 +195,7 @@ def select_more(labelled: list[dict], candidates: list[dict]) -> list[dict]:
             route_of[int(i)] = route
             chosen.append(int(i))
             got += 1
-    random.Random(ROUND2_SEED + 1).shuffle(chosen)  # labelling order hides the route
+    random.Random(seed + 1).shuffle(chosen)  # labelling order hides the route
     start = max(c["id"] for c in candidates) + 1
     return [dict(pool[i], selected_by=route_of[i], id=start + n) for n, i in enumerate(chosen)]
 
@@ -195,13 +227,16 @@ def cmd_select(_args) -> None:
     print(Counter(r["selected_by"] for r in chosen).most_common())
 
 
-def cmd_select_more(_args) -> None:
+def cmd_select_more(args) -> None:
     candidates = read_candidates()
-    if any(c["selected_by"] in dict(ROUND2) for c in candidates):
-        raise SystemExit("candidates.jsonl already holds round 2; nothing to do")
+    plan = ROUNDS[args.round]
+    if any(c["selected_by"] in dict(plan) for c in candidates):
+        raise SystemExit(f"candidates.jsonl already holds round {args.round}; nothing to do")
+    if args.round == 3 and not args.model:
+        raise SystemExit("round 3 needs --model DIR (the ELECTRA student trained on round 2's labels)")
     with OUTPUT.open(encoding="utf-8") as fh:
         labelled = [json.loads(line) for line in fh]
-    more = select_more(labelled, candidates)
+    more = select_more(labelled, candidates, args.round, args.model)
     with CANDIDATES.open("a", encoding="utf-8") as fh:
         for r in more:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
@@ -291,7 +326,9 @@ def assign_splits(rows: list[dict]) -> dict[str, str]:
 
 
 def _round(row: dict) -> int:
-    return 1 if row["selected_by"] == "random" or row["selected_by"].startswith("cue:") else 2
+    if row["selected_by"] == "random" or row["selected_by"].startswith("cue:"):
+        return 1
+    return 3 if row["selected_by"] in dict(ROUND3) else 2
 
 
 def deal_splits(rows: list[dict]) -> dict[str, str]:
@@ -354,9 +391,9 @@ def cmd_merge(_args) -> None:
     print(f"{len(rows)} rows -> {OUTPUT}")
     for s in ("train", "validation", "test"):
         print(s, {lab: table[(s, lab)] for lab in LABELS_ALLOWED}, sum(table[(s, l)] for l in LABELS_ALLOWED))
-    route = lambda r: r["selected_by"] if _round(r) == 2 else ("random" if r["selected_by"] == "random" else "cue")  # noqa: E731
+    route = lambda r: r["selected_by"] if _round(r) > 1 else ("random" if r["selected_by"] == "random" else "cue")  # noqa: E731
     print("selected_by", dict(Counter(route(r) for r in rows)),
-          "unused among random:", sum(r["label"] == "unused" for r in rows if r["selected_by"] in ("random", "random2")))
+          "unused among random:", sum(r["label"] == "unused" for r in rows if r["selected_by"] in ("random", "random2", "random3")))
 
 
 def cmd_relink(_args) -> None:
@@ -408,7 +445,10 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("select").set_defaults(func=cmd_select)
-    sub.add_parser("select-more").set_defaults(func=cmd_select_more)
+    p = sub.add_parser("select-more")
+    p.add_argument("--round", type=int, choices=sorted(ROUNDS), default=2)
+    p.add_argument("--model", help="round 3: the ELECTRA classifier directory to compare with the baseline")
+    p.set_defaults(func=cmd_select_more)
     p = sub.add_parser("show")
     p.add_argument("-n", type=int, default=80)
     p.set_defaults(func=cmd_show)
