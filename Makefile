@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install browser clean
+.PHONY: demo test install browser clean unused-model
 
 install: $(VENV)/.installed
 
@@ -28,3 +28,7 @@ test: install browser
 
 clean:
 	rm -rf var artifacts
+
+# Rebuild the shipped unused-review classifier (models/unused-electra) from ../shared/data and data/labelled.
+unused-model: install
+	$(PY) manage.py build_unused_model --output models/unused-electra

@@ -130,8 +130,53 @@ def blind_share_by_band(check, bands=BANDS):
     return out
 
 
+def threshold_expectation(classifier, threshold):
+    """What "blind everything at p ≥ threshold" is worth, measured on the labelled test split.
+
+    From the scores the registration gate stored (the classifier's calibrated probability and
+    the hand label of each test review): the precision among test reviews at or above the
+    threshold and the share of the test split's unused reviews they hold. None when the
+    classifier was registered without a labelled set.
+    """
+    gate = (classifier.metrics or {}).get("_gate") if classifier else None
+    pairs = (gate or {}).get("test_scores")
+    if not pairs:
+        return None
+    above = [label for p, label in pairs if p >= threshold]
+    positives = sum(label for _, label in pairs)
+    return {
+        "threshold": threshold,
+        "count": len(above),
+        "precision": sum(above) / len(above) if above else None,
+        "recall": sum(above) / positives if positives else None,
+        "examples": len(pairs),
+        "positives": positives,
+    }
+
+
+EXPECTATION_LEVELS = (0.5, 0.7, 0.8, 0.9, 0.95)
+
+
+def model_quality(check):
+    """The active classifier's gate figures beside the baseline's, and what each threshold is worth."""
+    classifier = check.active_classifier
+    gate = (classifier.metrics or {}).get("_gate") if classifier else None
+    if not gate:
+        return None
+    return {
+        "classifier": classifier,
+        "model": gate["model"],
+        "baseline": gate["baseline"],
+        "examples": gate["examples"],
+        "positives": gate["positives"],
+        "suggested": (classifier.metrics or {}).get("suggested_threshold"),
+        "levels": [threshold_expectation(classifier, t) for t in EXPECTATION_LEVELS],
+    }
+
+
 def summary(check):
     return {
+        "quality": model_quality(check),
         "pipeline": pipeline_counts(check),
         "sizes": queue_sizes(check),
         "histogram": histogram_svg(histogram(check)),

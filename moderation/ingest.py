@@ -2,9 +2,11 @@
 
 One function validates (the API and `load_reviews` share it), one stores. A
 batch is stored whole or not at all; a changed text drops the review's stale
-scores so that it is scored again.
+scores so that it is scored again, and reopens a decision to keep it (a blind
+stands).
 """
 
+import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -256,7 +258,20 @@ def upsert_reviews(items):
     return result
 
 
+TEXT_CHANGED = "text changed"
+
+
 def forget_scores(review_ids):
-    """A review's text changed: its scores, and its undecided queue rows, are stale."""
+    """A review's text changed: its scores, its undecided queue rows and its "keep" decisions are stale.
+
+    A kept (or unblinded) review's queue item is reopened under every check, with an audit row
+    (`reopen`, reason "text changed", no user), so the new text is scored and decided again and
+    the history shows why. A blinded review stays blinded (and hidden): an edit never publishes it.
+    """
+    from . import actions
+
     Score.objects.filter(review_id__in=review_ids).delete()
     QueueItem.objects.filter(review_id__in=review_ids, status=QueueItem.Status.OPEN).delete()
+    kept = QueueItem.objects.filter(review_id__in=review_ids, status=QueueItem.Status.KEPT)
+    for check_id in sorted(set(kept.values_list("moderation_check_id", flat=True))):
+        actions.move(None, check_id, kept, actions.KEPT, actions.OPEN, batch=uuid.uuid4(), reason=TEXT_CHANGED)

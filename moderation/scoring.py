@@ -17,6 +17,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from plm import calibration, morphemes
+
 from .models import Check, Classifier, QueueItem, Review, Score, join_review_text
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,13 @@ def load_model_dir(path):
         raise ModelLoadError(f"{path}: the tokenizer does not load: {exc}") from exc
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{path}: no tokenizer.json; save the tokenizer with its fast (tokenizer.json) files")
+    try:
+        # the calibration fitted on validation (calibration.json), applied to every score
+        model.calibration = calibration.load(directory)
+        # what the model reads: the raw text, or its Kiwi morphemes (config.json's hwadmin_preprocess)
+        model.preprocess = morphemes.check(getattr(model.config, morphemes.CONFIG_KEY, None))
+    except (calibration.CalibrationError, morphemes.PreprocessError) as exc:
+        raise ModelLoadError(str(exc) if isinstance(exc, calibration.CalibrationError) else f"{path}: {exc}") from None
     model.eval()
     max_length = min(
         settings.HWADMIN["MAX_SEQ_LENGTH"],
@@ -102,15 +111,21 @@ def get_classifier(classifier):
         return loaded
 
 
-def predict_proba(model, tokenizer, texts, max_length, batch_size=None):
+def predict_proba(model, tokenizer, texts, max_length, batch_size=None, calibrated=True):
     """P(violation) for each text, in input order.
 
-    Texts are sorted by token count so each batch pads to its own longest text.
+    Texts are sorted by token count so each batch pads to its own longest text. The model
+    directory's calibration (see `load_model_dir`) maps each logit margin to the probability
+    unless `calibrated` is False (the raw softmax).
     """
+    from plm import calibration as calibration_map
+
     torch = configure_torch()
+    fitted = getattr(model, "calibration", None) if calibrated else None
     if not texts:
         return []
     batch_size = batch_size or settings.HWADMIN["SCORE_BATCH_SIZE"]
+    texts = morphemes.preprocess(getattr(model, "preprocess", None), texts)
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     probabilities = [0.0] * len(texts)
@@ -119,9 +134,10 @@ def predict_proba(model, tokenizer, texts, max_length, batch_size=None):
             indices = order[start : start + batch_size]
             batch = tokenizer.pad({"input_ids": [encoded[i] for i in indices]}, return_tensors="pt")
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            positive = torch.softmax(logits.float(), dim=-1)[:, POSITIVE_LABEL].tolist()
-            for i, p in zip(indices, positive):
-                probabilities[i] = p
+            logits = logits.float()
+            margins = (logits[:, POSITIVE_LABEL] - logits[:, 1 - POSITIVE_LABEL]).tolist()
+            for i, d in zip(indices, margins):
+                probabilities[i] = calibration_map.apply(fitted, d)
     return probabilities
 
 

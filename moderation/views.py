@@ -158,7 +158,16 @@ def blind_above(request, check):
     query = request.GET.copy()
     query.pop("threshold", None)
     back = reverse("queue", args=[check.code]) + (f"?{query.urlencode()}" if query else "")
-    return render(request, "moderation/confirm_threshold.html", {"check": check, "preview": preview, "back": back})
+    from .dashboard import blind_share_by_band, threshold_expectation
+
+    threshold = threshold_form.cleaned_data["threshold"]
+    context = {
+        "check": check, "preview": preview, "back": back,
+        "expected": threshold_expectation(check.active_classifier, threshold),
+        # reviewers' own decisions in the bands at or above the threshold
+        "bands": [b for b in blind_share_by_band(check) if b["high"] > threshold],
+    }
+    return render(request, "moderation/confirm_threshold.html", context)
 
 
 @require_POST

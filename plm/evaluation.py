@@ -202,11 +202,12 @@ def plot_reliability(calibration, path, ece=None, title="Reliability"):
 
 
 def evaluate(labels, probabilities, texts, output_dir=None, name="model", ks=DEFAULT_KS, thresholds=DEFAULT_THRESHOLDS,
-             bins=10, threshold=0.5):
-    """Model and keyword rule on the same examples.
+             bins=10, threshold=0.5, baseline=None, uncalibrated=None):
+    """Model, baseline (when its scores are given) and keyword rule on the same examples.
 
-    With output_dir: evaluation.json, predictions.jsonl (the scores behind every
-    number), pr_curve.png and reliability.png.
+    `uncalibrated`: the model's raw softmax scores, to report the calibration error before
+    calibration beside the one after. With output_dir: evaluation.json, predictions.jsonl (the
+    scores behind every number), pr_curve.png and reliability.png.
     """
     rule = keyword_rule_scores(texts)
     result = {
@@ -214,35 +215,58 @@ def evaluate(labels, probabilities, texts, output_dir=None, name="model", ks=DEF
         "keyword_rule": binary_report(labels, rule, ks, thresholds=(0.5,), bins=bins, threshold=0.5),
         "keyword_rule_cues": UNUSED_CUES,
     }
+    if baseline is not None:
+        result["baseline"] = binary_report(labels, baseline, ks, thresholds, bins, threshold)
+    if uncalibrated is not None:
+        result["model"]["ece_uncalibrated"] = expected_calibration_error(labels, uncalibrated, bins)
     if output_dir:
         output = Path(output_dir)
         output.mkdir(parents=True, exist_ok=True)
         (output / "evaluation.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
         with open(output / "predictions.jsonl", "w", encoding="utf-8") as f:
-            for text, label, p, r in zip(texts, labels, probabilities, rule):
-                f.write(json.dumps({"text": text, "label": int(label), "probability": float(p), "keyword_rule": r},
-                                   ensure_ascii=False) + "\n")
+            for i, (text, label, p, r) in enumerate(zip(texts, labels, probabilities, rule)):
+                row = {"text": text, "label": int(label), "probability": float(p), "keyword_rule": r}
+                if baseline is not None:
+                    row["baseline"] = float(baseline[i])
+                if uncalibrated is not None:
+                    row["uncalibrated"] = float(uncalibrated[i])
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
         if len(set(np.asarray(labels).tolist())) == 2:
-            plot_pr_curves({name: (labels, probabilities), "keyword rule": (labels, rule)}, output / "pr_curve.png")
+            curves = {name: (labels, probabilities)}
+            if baseline is not None:
+                curves["baseline (char n-gram LR)"] = (labels, baseline)
+            curves["keyword rule"] = (labels, rule)
+            plot_pr_curves(curves, output / "pr_curve.png")
         plot_reliability(result["model"]["calibration"], output / "reliability.png", result["model"]["ece"], name)
     return result
 
 
 def format_report(result):
     """The evaluation as text for the terminal."""
-    model, rule = result["model"], result["keyword_rule"]
+    model = result["model"]
 
     def f(value):
         return "   -  " if value is None else f"{value:6.3f}"
 
+    def row(name, r):
+        return (f"{name:14}{f(r['auroc'])} {f(r['average_precision'])} {f(r['f1'])} {f(r['precision'])} "
+                f"{f(r['recall'])} {f(r['ece'])}")
+
     lines = [
         f"{model['examples']} examples, {model['positives']} positive",
         f"{'':14}{'AUROC':>7}{'AP':>7}{'F1':>7}{'prec':>7}{'recall':>7}{'ECE':>7}",
-        f"{'model':14}{f(model['auroc'])} {f(model['average_precision'])} {f(model['f1'])} {f(model['precision'])} "
-        f"{f(model['recall'])} {f(model['ece'])}",
-        f"{'keyword rule':14}{f(rule['auroc'])} {f(rule['average_precision'])} {f(rule['f1'])} {f(rule['precision'])} "
-        f"{f(rule['recall'])} {f(rule['ece'])}",
+        row("model", model),
+    ]
+    if "baseline" in result:
+        lines.append(row("baseline", result["baseline"]))
+    lines += [
+        row("keyword rule", result["keyword_rule"]),
         "precision@k: " + ", ".join(f"@{k} {v:.3f}" for k, v in model["precision_at_k"].items()),
+    ]
+    if model.get("ece_uncalibrated") is not None:
+        lines.append(f"calibration error (ECE): {model['ece_uncalibrated']:.3f} before calibration, "
+                     f"{model['ece']:.3f} after")
+    lines += [
         "",
         f"{'threshold':>9} {'precision':>9} {'recall':>7} {'F1':>6} {'share ≥ t':>10} {'count':>6}",
     ]

@@ -32,6 +32,10 @@ class FinetuneConfig:
     metric: str = ""  # "" = f1 for binary tasks (the positive class is rare), f1_micro otherwise
     eval_batch_size: int = 64
     threads: int = 0
+    init: str = "pretrained"  # "random": the model directory's architecture and tokenizer, new weights
+    unlabelled_weight: float = 1.0  # weight of a soft-target (teacher-scored) example against a hand label
+    calibration: str = "platt"  # fitted on validation for binary tasks; "" = none
+    preprocess: str = ""  # "kiwi-morphemes": the model reads Kiwi morphemes (plm.morphemes), saved in config.json
 
 
 class FinetuneError(Exception):
@@ -47,9 +51,13 @@ def set_seed(seed):
     torch.manual_seed(seed)
 
 
-def load_model(model_dir, label_names):
-    """Tokenizer and a sequence classifier with a fresh head for these labels."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def load_model(model_dir, label_names, init="pretrained"):
+    """Tokenizer and a sequence classifier with a fresh head for these labels.
+
+    init "random": the directory's config.json and tokenizer only, with newly initialised weights
+    (what pretraining is measured against, and the start of a CPU-sized student).
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     directory = Path(model_dir)
     if not (directory / "config.json").exists():
@@ -58,6 +66,11 @@ def load_model(model_dir, label_names):
         tokenizer = AutoTokenizer.from_pretrained(str(directory))
     except Exception as exc:
         raise FinetuneError(f"{model_dir}: the tokenizer does not load: {exc}") from exc
+    labels = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
+              "label2id": {name: i for i, name in enumerate(label_names)}}
+    if init == "random":
+        config = AutoConfig.from_pretrained(str(directory), **labels)
+        return tokenizer, AutoModelForSequenceClassification.from_config(config)
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             str(directory),
@@ -69,6 +82,38 @@ def load_model(model_dir, label_names):
     except Exception as exc:
         raise FinetuneError(f"{model_dir}: the model does not load as a sequence classifier: {exc}") from exc
     return tokenizer, model
+
+
+def write_architecture(tokenizer_dir, output, hidden_size=128, layers=4, embedding_size=None, max_length=512):
+    """A config.json and tokenizer for an ELECTRA of this shape (to start from random weights).
+
+    Heads and intermediate size come from `plm.electra.config` (the one place that derives them).
+    """
+    from transformers import AutoTokenizer, ElectraConfig
+
+    from .electra.config import PretrainingConfig
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    except Exception as exc:
+        raise FinetuneError(f"{tokenizer_dir}: the tokenizer does not load: {exc}") from exc
+    try:
+        shape = PretrainingConfig(model_size="small", vocab_size=len(tokenizer), hidden_size=hidden_size,
+                                  num_hidden_layers=layers, embedding_size=embedding_size or hidden_size,
+                                  max_position_embeddings=max_length, max_seq_length=min(128, max_length))
+    except ValueError as exc:
+        raise FinetuneError(str(exc)) from None
+    config = ElectraConfig(
+        vocab_size=shape.vocab_size, embedding_size=shape.embedding_size, hidden_size=shape.hidden_size,
+        num_hidden_layers=shape.num_hidden_layers, num_attention_heads=shape.num_attention_heads,
+        intermediate_size=shape.intermediate_size, max_position_embeddings=shape.max_position_embeddings,
+        pad_token_id=tokenizer.pad_token_id or 0,
+    )
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    config.save_pretrained(str(output))
+    tokenizer.save_pretrained(str(output))
+    return output
 
 
 # Below this, the encoder's last layer has lost (almost) all difference between tokens.
@@ -100,7 +145,9 @@ def encode(tokenizer, texts, max_length):
     return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
 
 
-def batches(encoded, labels, batch_size, tokenizer, shuffle, rng=None):
+def batches(encoded, labels, batch_size, tokenizer, shuffle, rng=None, targets=None, weights=None):
+    """Padded batches; with `targets` ([n, classes] floats: one-hot hand labels or a teacher's
+    probabilities) each batch carries them as "targets" beside the integer "labels"."""
     import torch
 
     order = list(range(len(encoded)))
@@ -112,6 +159,9 @@ def batches(encoded, labels, batch_size, tokenizer, shuffle, rng=None):
         indices = order[start : start + batch_size]
         batch = tokenizer.pad({"input_ids": [encoded[i] for i in indices]}, return_tensors="pt")
         batch["labels"] = torch.tensor([labels[i] for i in indices], dtype=torch.long)
+        if targets is not None:
+            batch["targets"] = torch.tensor([targets[i] for i in indices], dtype=torch.float)
+            batch["weights"] = torch.tensor([weights[i] for i in indices], dtype=torch.float) if weights else None
         yield indices, batch
 
 
@@ -138,11 +188,63 @@ def pick_metric(config, label_names):
     return "f1" if len(label_names) == 2 else "f1_micro"
 
 
-def finetune(model_dir, data, output, config=None, task="", log=print):
-    """Fine-tune on data's train split, stop early on validation, write the model directory. Returns metrics."""
+def soft_cross_entropy(logits, targets, weights=None):
+    """Cross-entropy against probability targets (one-hot for hand labels, a teacher's for the pool)."""
+    import torch
+
+    losses = -(targets * torch.log_softmax(logits.float(), dim=-1)).sum(dim=-1)
+    if weights is None:
+        return losses.mean()
+    return (losses * weights).sum() / weights.sum()
+
+
+COMPARED = ("baseline", "morph_baseline", "keyword_rule")
+
+
+def comparison_scores(data, split_texts):
+    """The baseline and the morpheme regression (both fitted on the train split) and the keyword rule,
+    on each split's texts."""
+    from .baseline import baseline_scores, fit_baseline
+    from .evaluation import keyword_rule_scores
+
+    train_texts, train_labels, _ = data.split("train")
+    baseline = fit_baseline(train_texts, train_labels)
+    morph = fit_baseline(train_texts, train_labels, "morph")
+    return {split: {"baseline": baseline_scores(baseline, texts), "morph_baseline": baseline_scores(morph, texts),
+                    "keyword_rule": keyword_rule_scores(texts)}
+            for split, texts in split_texts.items()}
+
+
+def suggest_threshold(val_labels, val_scores, test_labels, test_scores, precision=0.9, least=5):
+    """The lowest threshold (0.50–0.99) whose validation precision reaches `precision` with at least
+    `least` reviews above it, and what it is worth on the test split; None when none qualifies."""
+    import numpy as np
+
+    from .evaluation import threshold_table
+
+    grid = [round(t, 2) for t in np.arange(0.50, 1.0, 0.01)]
+    for row in threshold_table(val_labels, val_scores, grid):
+        if row["count_above"] >= least and row["precision"] >= precision:
+            [test] = threshold_table(test_labels, test_scores, [row["threshold"]]) if len(test_labels) else [None]
+            return {"threshold": row["threshold"], "target_precision": precision,
+                    "validation": row, "test": test}
+    return None
+
+
+def finetune(model_dir, data, output, config=None, task="", log=print, unlabelled=None):
+    """Fine-tune on data's train split, stop early on validation, write the model directory. Returns metrics.
+
+    unlabelled: optional (texts, probabilities, info) — reviews a teacher scored; the student learns
+    from them as soft targets beside the hand labels (binary tasks; see plm.semisupervised).
+    For binary tasks the directory also gets the baseline and the keyword rule beside the model
+    (metrics.json, predictions.jsonl) and a calibration fitted on validation (calibration.json).
+    """
     import torch
     from tqdm import tqdm
     from transformers import get_linear_schedule_with_warmup
+
+    from . import calibration as calibration_map
+    from .evaluation import binary_report, threshold_table
 
     config = config or FinetuneConfig()
     if config.threads:
@@ -154,14 +256,33 @@ def finetune(model_dir, data, output, config=None, task="", log=print):
         raise FinetuneError(
             f"the data needs train and validation examples (has {len(train_texts)} train, {len(val_texts)} validation)"
         )
+    binary = len(data.label_names) == 2
+    if unlabelled is not None and not binary:
+        raise FinetuneError("semi-supervised training (unlabelled reviews with a teacher) needs a 2-label task")
     metric = pick_metric(config, data.label_names)
     set_seed(config.seed)
-    tokenizer, model = load_model(model_dir, data.label_names)
-    train_encoded = encode(tokenizer, train_texts, config.max_length)
-    val_encoded = encode(tokenizer, val_texts, config.max_length)
+    tokenizer, model = load_model(model_dir, data.label_names, config.init)
+    from .morphemes import CONFIG_KEY, check, preprocess
+
+    check(config.preprocess)
+    setattr(model.config, CONFIG_KEY, config.preprocess or None)  # saved in config.json; the workers read it
+    reads = lambda texts: preprocess(config.preprocess, texts)  # noqa: E731  (what the model reads)
+    train_encoded = encode(tokenizer, reads(train_texts), config.max_length)
+    val_encoded = encode(tokenizer, reads(val_texts), config.max_length)
+    classes = len(data.label_names)
+    targets = [[1.0 if c == y else 0.0 for c in range(classes)] for y in train_labels]
+    weights = [1.0] * len(train_labels)
+    hard_labels = list(train_labels)
+    if unlabelled is not None:
+        pool_texts, pool_probabilities, _ = unlabelled
+        train_encoded += encode(tokenizer, reads(pool_texts), config.max_length)
+        targets += [[1.0 - p, p] for p in pool_probabilities]
+        weights += [config.unlabelled_weight] * len(pool_texts)
+        hard_labels += [int(p >= 0.5) for p in pool_probabilities]
+        log(f"training on {len(train_texts)} hand-labelled and {len(pool_texts)} teacher-scored reviews")
 
     spread = representation_spread(model, tokenizer, val_encoded[:64])
-    if spread < COLLAPSED_SPREAD:
+    if config.init != "random" and spread < COLLAPSED_SPREAD:
         log(f"warning: {model_dir} maps every token to nearly the same vector (last-layer spread {spread:.4f} of the "
             "embeddings'): its pretraining collapsed, and fine-tuning from it is unlikely to learn. Pick an earlier "
             "checkpoint or pretrain with a lower learning rate (evaluate_pretraining shows the spread per checkpoint).")
@@ -179,16 +300,19 @@ def finetune(model_dir, data, output, config=None, task="", log=print):
     total_steps = steps_per_epoch * config.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     rng = random.Random(config.seed)
+    weighted = any(w != 1.0 for w in weights)
 
     best, best_state, best_epoch, waited, history = -1.0, None, 0, 0, []
     seen, train_seconds = 0, 0.0
     for epoch in range(1, config.epochs + 1):
         model.train()
         started, losses = time.perf_counter(), []
-        progress = tqdm(batches(train_encoded, train_labels, config.batch_size, tokenizer, True, rng),
+        progress = tqdm(batches(train_encoded, hard_labels, config.batch_size, tokenizer, True, rng, targets,
+                                weights if weighted else None),
                         total=steps_per_epoch, desc=f"epoch {epoch}/{config.epochs}", leave=False)
         for _, batch in progress:
-            loss = model(**batch).loss
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            loss = soft_cross_entropy(logits, batch["targets"], batch["weights"])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -217,38 +341,87 @@ def finetune(model_dir, data, output, config=None, task="", log=print):
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    predictions, results = [], {}
-    for split, texts, labels, index in (("validation", val_texts, val_labels, val_index),
-                                        ("test", test_texts, test_labels, test_index)):
-        if not texts:
-            continue
+    model.save_pretrained(str(output))  # first: the weights are kept whatever happens while reporting
+    tokenizer.save_pretrained(str(output))
+    raw, results, seconds = {}, {}, {}
+    splits = [(s, t, y, i) for s, t, y, i in (("validation", val_texts, val_labels, val_index),
+                                              ("test", test_texts, test_labels, test_index)) if t]
+    for split, texts, labels, _ in splits:
         started = time.perf_counter()
-        probabilities = predict(model, tokenizer, encode(tokenizer, texts, config.max_length), labels,
-                                config.eval_batch_size, desc=f"{split} predictions")
-        results[split] = classification_metrics(labels, probabilities)
-        results[split]["examples_per_second"] = len(texts) / (time.perf_counter() - started)
-        for position, (i, label, row) in enumerate(zip(index, labels, probabilities)):
+        raw[split] = predict(model, tokenizer, encode(tokenizer, reads(texts), config.max_length), labels,
+                             config.eval_batch_size, desc=f"{split} predictions")
+        seconds[split] = time.perf_counter() - started
+    fitted, compared = None, {}
+    if binary:
+        positive = {split: [row[1] for row in raw[split]] for split in raw}
+        if config.calibration and len(set(val_labels)) == 2:
+            fitted = calibration_map.fit([calibration_map.margin(p) for p in positive["validation"]], val_labels,
+                                         config.calibration)
+            fitted["fitted_on"] = f"validation ({len(val_labels)} examples, {sum(val_labels)} positive)"
+        compared = comparison_scores(data, {split: texts for split, texts, _, _ in splits})
+    for split, texts, labels, _ in splits:
+        results[split] = classification_metrics(labels, raw[split])
+        results[split]["examples_per_second"] = len(texts) / seconds[split]
+        if binary:
+            calibrated = calibration_map.apply_probabilities(fitted, [row[1] for row in raw[split]])
+            report = binary_report(labels, calibrated) if len(set(labels)) == 2 else None
+            results[split]["ece_uncalibrated"] = binary_report(labels, [row[1] for row in raw[split]])["ece"]
+            results[split]["ece"] = report["ece"] if report else None
+            results[split]["calibrated"] = calibrated
+            for name, scores in compared[split].items():
+                results.setdefault(f"{name}:{split}", binary_report(labels, scores) if len(set(labels)) == 2 else {})
+    predictions = []
+    for split, texts, labels, index in splits:
+        calibrated = results[split].pop("calibrated", None)
+        for position, (i, label, row) in enumerate(zip(index, labels, raw[split])):
             source = data.rows[i] if data.rows else {}
-            predictions.append({
+            entry = {
                 "split": split, "index": i, "text": texts[position], "label": int(label),
                 "probabilities": row, "prediction": int(max(range(len(row)), key=row.__getitem__)),
                 "source_ref": source.get("source_ref", ""),
-            })
+            }
+            if binary:
+                entry["calibrated"] = calibrated[position]
+                for name in COMPARED:
+                    entry[name] = compared[split][name][position]
+            predictions.append(entry)
+    comparison = {}
+    if binary:
+        from .baseline import describe
+
+        keys = ("auroc", "average_precision", "f1", "precision", "recall", "ece")
+        for name in COMPARED:
+            comparison[name] = {}
+            for split, *_ in splits:
+                report = results.pop(f"{name}:{split}")
+                comparison[name][split] = {k: report.get(k) for k in keys}
+        comparison["baseline"]["model"] = describe()
+        comparison["morph_baseline"]["model"] = describe("morph")
+        if fitted is not None:
+            calibration_map.save(output, fitted)
+        if "test" in raw and len(set(test_labels)) == 2:
+            test_calibrated = [p["calibrated"] for p in predictions if p["split"] == "test"]
+            results["test"]["thresholds"] = threshold_table(test_labels, test_calibrated)
+            val_calibrated = [p["calibrated"] for p in predictions if p["split"] == "validation"]
+            results["suggested_threshold"] = suggest_threshold(val_labels, val_calibrated, test_labels, test_calibrated)
     metrics = {
         "task": task,
         "base_model": str(model_dir),
+        "init": config.init,
+        "preprocess": config.preprocess or None,
         "label_names": data.label_names,
         "metric": metric,
         "best_epoch": best_epoch,
         "examples": {s: sum(1 for x in data.splits if x == s) for s in ("train", "validation", "test")},
         "untrained_validation": untrained,
         **results,
+        **comparison,
+        "calibration": fitted,
+        "semi_supervised": unlabelled[2] if unlabelled is not None else None,
         "train_examples_per_second": seen / train_seconds if train_seconds else 0.0,
         "history": history,
         "config": asdict(config),
     }
-    model.save_pretrained(str(output))
-    tokenizer.save_pretrained(str(output))
     (output / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
     with open(output / "predictions.jsonl", "w", encoding="utf-8") as f:
         for row in predictions:
@@ -257,25 +430,55 @@ def finetune(model_dir, data, output, config=None, task="", log=print):
     return metrics
 
 
+def comparison_table(metrics, split="test"):
+    """Model, baseline and keyword rule on the same rows of one split, as a text table."""
+    def f(value):
+        return "     -" if value is None else f"{value:6.3f}"
+
+    model = metrics.get(split) or {}
+    lines = [f"{split} split ({model.get('examples', 0)} examples): model, baseline and rule on the same rows",
+             f"{'':14}{'AUROC':>7}{'AP':>7}{'F1':>7}{'ECE':>7}"]
+    for name, row in (("model", model), ("baseline", metrics.get("baseline", {}).get(split, {})),
+                      ("morpheme LR", metrics.get("morph_baseline", {}).get(split, {})),
+                      ("keyword rule", metrics.get("keyword_rule", {}).get(split, {}))):
+        if not row:
+            continue
+        lines.append(f"{name:14}{f(row.get('auroc'))} {f(row.get('average_precision'))} {f(row.get('f1'))} "
+                     f"{f(row.get('ece'))}")
+    return "\n".join(lines)
+
+
 def model_card(metrics):
     def line(split):
         m = metrics.get(split)
         if not m:
             return f"- {split}: no examples\n"
-        keys = [k for k in ("accuracy", "f1", "f1_micro", "f1_macro", "auroc", "average_precision") if k in m]
+        keys = [k for k in ("accuracy", "f1", "f1_micro", "f1_macro", "auroc", "average_precision", "ece")
+                if m.get(k) is not None]
         return f"- {split} ({m['examples']} examples): " + ", ".join(f"{k} {m[k]:.4f}" for k in keys) + "\n"
 
     labels = ", ".join(f"{i} = {name}" for i, name in enumerate(metrics["label_names"]))
     c = metrics["config"]
+    semi = metrics.get("semi_supervised")
+    teacher = ""
+    if semi:
+        names = ", ".join(t["teacher"] for t in semi.get("teachers", []))
+        teacher = (f"- semi-supervised: {semi['size']} unlabelled reviews from `{semi['source']}` scored by "
+                   f"{names} (test-split products and labelled texts left out)\n")
+    comparison = ""
+    if "baseline" in metrics and metrics.get("test"):
+        comparison = "\n```\n" + comparison_table(metrics) + "\n```\n"
     return (
         f"# {metrics['task'] or 'text'} classifier (ELECTRA, fine-tuned)\n\n"
-        f"Fine-tuned from `{metrics['base_model']}` with `manage.py finetune_classifier`.\n\n"
+        f"Fine-tuned from `{metrics['base_model']}` ({metrics.get('init', 'pretrained')} weights) "
+        "with `manage.py finetune_classifier`.\n\n"
         f"- labels: {labels}\n"
         f"- data: {metrics['examples']['train']} train, {metrics['examples']['validation']} validation, "
         f"{metrics['examples']['test']} test examples\n"
+        + teacher +
         f"- training: {c['epochs']} epochs at most, batch {c['batch_size']}, learning rate {c['learning_rate']}, "
         f"max length {c['max_length']}, seed {c['seed']}; best epoch {metrics['best_epoch']} by validation "
         f"{metrics['metric']}\n\n"
-        "## Metrics\n\n" + line("validation") + line("test") +
+        "## Metrics\n\n" + line("validation") + line("test") + comparison +
         "\n`metrics.json` holds every figure; `predictions.jsonl` the predictions they were computed from.\n"
     )

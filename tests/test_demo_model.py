@@ -5,18 +5,40 @@ import json
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from moderation.models import Check, Classifier
 
 
 @pytest.mark.django_db
-def test_build_demo_model_runs_the_pipeline_and_activates_a_working_classifier(tmp_path):
+def test_build_demo_model_runs_the_pipeline_and_never_registers_a_model_whose_scores_do_not_spread(tmp_path):
+    """At toy size (1 layer of 32, 4 pretraining steps, 1 epoch) every stage runs, and the result scores
+    every sample review the same: it is refused, and nothing is registered."""
+    out = io.StringIO()
+    work = tmp_path / "demo"
+    with pytest.raises(CommandError, match=r"barely differ \(standard deviation 0\.0\d+, under 0\.05\).*not registered"):
+        call_command("build_demo_model", "--workdir", str(work), "--vocab-size", "3000", "--hidden-size", "32",
+                     "--layers", "1", "--pretrain-steps", "4", "--epochs", "1", stdout=out, stderr=io.StringIO())
+    assert not Classifier.objects.exists()
+    # every stage left its output, the semi-supervised fine-tuning included
+    assert (work / "corpus" / "stats.json").exists()
+    assert (work / "vocab" / "tokenizer.json").exists()
+    assert list((work / "pretrain-data").glob("pretrain_data.tfrecord-*"))
+    assert (work / "electra" / "model.ckpt-4.index").exists()
+    metrics = json.loads((work / "unused-classifier" / "metrics.json").read_text())
+    assert metrics["semi_supervised"]["source"].endswith("sample/reviews.jsonl")
+    assert metrics["semi_supervised"]["teachers"][0]["teacher"] == "baseline"
+    assert metrics["baseline"]["test"]["auroc"] > 0.8
+
+
+@pytest.mark.django_db
+def test_build_demo_model_activates_a_classifier_whose_scores_spread(tmp_path):
     from moderation import scoring
 
     out = io.StringIO()
     work = tmp_path / "demo"
     call_command("build_demo_model", "--workdir", str(work), "--vocab-size", "3000", "--hidden-size", "32",
-                 "--layers", "1", "--pretrain-steps", "4", "--epochs", "1", stdout=out, stderr=io.StringIO())
+                 "--layers", "1", "--pretrain-steps", "4", "--epochs", DEMO_EPOCHS, stdout=out, stderr=io.StringIO())
 
     # every stage left its output
     assert (work / "corpus" / "stats.json").exists()
@@ -32,6 +54,8 @@ def test_build_demo_model_runs_the_pipeline_and_activates_a_working_classifier(t
     classifier = Classifier.objects.get(moderation_check=Check.objects.get(code="unused"), is_active=True)
     assert str(work / "unused-classifier") in classifier.path
     assert "demo classifier" in out.getvalue()
+    spread = float(out.getvalue().split("sample score spread (standard deviation): ")[1].split()[0])
+    assert spread >= 0.05
 
     # the registered directory scores real text
     model, tokenizer, max_length = scoring.load_model_dir(classifier.path)

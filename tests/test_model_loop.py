@@ -113,9 +113,12 @@ def test_the_loop_from_decisions_to_a_new_active_classifier(
     assert metrics["label_names"] == ["used", "unused"]
     assert metrics["examples"]["train"] + metrics["examples"]["validation"] + metrics["examples"]["test"] == REVIEWS
 
-    # 4. Register and activate it: the workers rescore the visible reviews with the new model.
+    # 4. Register and activate it: the workers rescore the visible reviews with the new model. (Both tiny
+    # models are near chance on the labelled test split, so the gate's AP comparison is a coin toss here:
+    # --force; tests/test_shipped_model.py tests the gate.)
     with django_capture_on_commit_callbacks(execute=True):
-        call_command("register_classifier", str(v2_dir), "--check", "unused", "--name", "v2", "--activate")
+        call_command("register_classifier", str(v2_dir), "--check", "unused", "--name", "v2", "--activate",
+                     "--force")
     v2 = Classifier.objects.get(name="v2")
     assert v2.is_active and not Classifier.objects.get(pk=v1.pk).is_active
     assert v2.metrics["validation"]["accuracy"] == metrics["validation"]["accuracy"]

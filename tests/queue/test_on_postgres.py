@@ -12,6 +12,7 @@ import pytest
 from .test_actions import *  # noqa: F401,F403 -- collected again here, on PostgreSQL
 from .test_pages import *  # noqa: F401,F403
 from .test_queue_read import *  # noqa: F401,F403
+from .test_text_change import *  # noqa: F401,F403
 from .test_webhooks import *  # noqa: F401,F403
 
 pytestmark = pytest.mark.integration

@@ -11,13 +11,21 @@ from django.core.management.base import BaseCommand
 
 from moderation.models import Classifier, Review
 
+SHIPPED_MODEL = Path(settings.BASE_DIR) / "models" / "unused-electra"
+
 
 class Command(BaseCommand):
-    help = "Create a reviewer account (password printed) and load data/sample/reviews.jsonl."
+    help = (
+        "Create a reviewer account (password printed), load data/sample/reviews.jsonl, and register and "
+        "activate the shipped unused classifier (models/unused-electra) when the check has no active one."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="reviewer")
         parser.add_argument("--sample", default=str(Path(settings.BASE_DIR) / "data" / "sample" / "reviews.jsonl"))
+        parser.add_argument("--model", default=str(SHIPPED_MODEL),
+                            help="the classifier to activate when none is active (default: models/unused-electra)")
+        parser.add_argument("--no-model", action="store_true", help="do not register the shipped classifier")
 
     def handle(self, *args, **options):
         User = get_user_model()
@@ -31,6 +39,12 @@ class Command(BaseCommand):
             call_command("load_reviews", options["sample"], stdout=self.stdout, stderr=self.stderr)
         self.stdout.write("")
         self.stdout.write(f"  reviewer account: {user.username} / {password}   (staff: can open /admin/ too)")
+        if not options["no_model"] and not Classifier.objects.filter(moderation_check__code="unused", is_active=True).exists():
+            if Path(options["model"]).is_dir():
+                call_command("register_classifier", options["model"], "--check", "unused", "--name",
+                             Path(options["model"]).name, "--activate", stdout=self.stdout, stderr=self.stderr)
+            else:
+                self.stdout.write(f"  {options['model']} is not there: no classifier registered")
         if not Classifier.objects.filter(is_active=True).exists():
             self.stdout.write(
                 "  no classifier is registered yet: reviews wait unscored until one is. Build a small one with the\n"

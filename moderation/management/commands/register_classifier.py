@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from moderation.registry import RegistrationError, register
+from moderation.registry import GateRefusal, RegistrationError, register
 
 
 class Command(BaseCommand):
@@ -13,18 +13,26 @@ class Command(BaseCommand):
         parser.add_argument("--check", default="unused", help="check code (default: unused)")
         parser.add_argument("--name", help="display name (default: the directory name)")
         parser.add_argument(
-            "--activate", action="store_true", help="make it the check's active classifier and rescore the queue"
+            "--activate", action="store_true", help="make it the check's active classifier and rescore the queue "
+                                                    "(refused when its AP on the labelled test split is below the "
+                                                    "active classifier's)"
         )
+        parser.add_argument("--force", action="store_true", help="with --activate: activate even if the gate refuses")
+        parser.add_argument("--data", help="labelled set (labelled-set JSONL) whose test split gates registration "
+                                           "(default for the unused check: data/labelled/unused/reviews.jsonl)")
 
     def handle(self, *args, **options):
         try:
-            classifier = register(options["check"], options["path"], options["name"], options["activate"])
+            classifier = register(options["check"], options["path"], options["name"], options["activate"],
+                                  force=options["force"], data_path=options["data"], log=self.stdout.write)
+        except GateRefusal as exc:
+            raise CommandError(str(exc)) from None
         except RegistrationError as exc:
             raise CommandError(str(exc)) from None
-        metrics = {k: v for k, v in classifier.metrics.items() if not k.startswith("_")}
         self.stdout.write(f"registered classifier #{classifier.pk} {classifier.name!r} for check {options['check']!r}")
         self.stdout.write(f"  path: {classifier.path}")
-        self.stdout.write(f"  metrics: {metrics or 'none (no metrics.json in the directory)'}")
+        if "_gate" not in classifier.metrics:
+            self.stdout.write(f"  no labelled set for the check {options['check']!r}: not gated (pass --data)")
         if classifier.is_active:
             self.stdout.write("  active: yes; visible reviews are queued for rescoring")
         else:

@@ -1,7 +1,9 @@
 """manage.py build_demo_model: the whole model pipeline at toy scale, ending in an active classifier.
 
 corpus → WordPiece vocabulary → pretraining TFRecords → ELECTRA pretraining → port to
-HuggingFace → fine-tune on the hand-labelled unused set → register and activate. Every
+HuggingFace → fine-tune on the hand-labelled unused set, semi-supervised (the baseline
+teacher scores the sample reviews, which the student learns from beside the hand labels)
+→ check that its probabilities spread → register and activate. Every
 stage is the project's own command, called with small settings, so a fresh checkout gets a
 working (if weak) classifier in a few minutes on a CPU, from the text in the repository
 alone. A production model is built the same way at full scale (README, "The language-model
@@ -18,6 +20,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 DATA = Path(settings.BASE_DIR) / "data"
+# Below this standard deviation of the sample's scores, every review gets nearly the same
+# probability: no threshold means anything, and the queue order is noise.
+LEAST_SPREAD = 0.05
 CORPUS_SOURCES = {
     "sample": DATA / "sample" / "reviews.jsonl",
     "labelled": DATA / "labelled" / "unused" / "reviews.jsonl",
@@ -42,6 +47,20 @@ class Command(BaseCommand):
         parser.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs")
         parser.add_argument("--force", action="store_true", help="build and activate even if a classifier is active")
         parser.add_argument("--no-register", action="store_true", help="build the model directory only")
+
+    @staticmethod
+    def sample_spread(model_dir):
+        """The standard deviation of the model's (calibrated) scores on the sample reviews."""
+        import statistics
+
+        from moderation.models import join_review_text
+        from moderation.scoring import load_model_dir, predict_proba
+
+        rows = [json.loads(line) for line in CORPUS_SOURCES["sample"].read_text(encoding="utf-8").splitlines() if line]
+        model, tokenizer, max_length = load_model_dir(model_dir)
+        scores = predict_proba(model, tokenizer, [join_review_text(r.get("good_text", ""), r.get("bad_text", ""))
+                                                  for r in rows], max_length)
+        return statistics.pstdev(scores)
 
     def handle(self, *args, **options):
         from moderation.models import Check, Classifier
@@ -97,7 +116,14 @@ class Command(BaseCommand):
         stage("fine-tuning", "finetune_classifier", "unused", "--model", str(work / "pretrained"),
               "--output", str(model_dir), "--epochs", str(options["epochs"]), "--learning-rate", "5e-4",
               "--batch-size", "32", "--max-length", "128", "--patience", str(options["epochs"]),
-              "--metric", "average_precision")
+              "--metric", "average_precision", "--unlabelled", str(CORPUS_SOURCES["sample"]), "--teacher", "baseline")
+        spread = self.sample_spread(model_dir)
+        if spread < LEAST_SPREAD and not options["no_register"]:
+            raise CommandError(
+                f"{model_dir}: its probabilities on the sample reviews barely differ (standard deviation {spread:.4f}, "
+                f"under {LEAST_SPREAD}), so no threshold would mean anything; not registered. Train longer or "
+                "larger (--epochs, --hidden-size, --layers, --pretrain-steps), or register the shipped classifier "
+                "(models/unused-electra).")
         if options["no_register"]:
             timings["register"] = 0.0
         else:
@@ -105,6 +131,7 @@ class Command(BaseCommand):
                   "--name", f"demo-{time.strftime('%Y%m%d-%H%M%S')}", "--activate")
 
         test = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8")).get("test", {})
+        self.stdout.write(f"sample score spread (standard deviation): {spread:.3f}")
         figures = ", ".join(f"{k} {test[k]:.3f}" for k in ("auroc", "average_precision", "f1") if k in test)
         self.stdout.write(
             f"demo classifier {model_dir}: test {figures or 'metrics in metrics.json'}; "

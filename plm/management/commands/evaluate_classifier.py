@@ -9,7 +9,9 @@ from django.core.management.base import BaseCommand, CommandError
 class Command(BaseCommand):
     help = (
         "Evaluate a registered or local 2-class classifier on a labelled file: AUROC, average precision, "
-        "precision@k, expected calibration error and a threshold table, beside the keyword-rule baseline; "
+        "precision@k, expected calibration error (before and after the directory's calibration) and a threshold "
+        "table, beside the baseline (character n-gram TF-IDF + logistic regression, fitted on the file's train "
+        "split) and the keyword rule; "
         "writes evaluation.json, pr_curve.png and reliability.png."
     )
 
@@ -52,12 +54,13 @@ class Command(BaseCommand):
             texts, labels, _ = data.split(options["split"])
         if not texts:
             raise CommandError(f"no examples in the {options['split']} split; pass --split all")
-        probabilities = self.score(path, texts)
+        probabilities, uncalibrated = self.score(path, texts)
+        baseline = self.baseline(data, texts)
         output = Path(options["output"] or Path(settings.VAR_DIR)
                       / "evaluations" / name)
         result = evaluation.evaluate(
             labels, probabilities, texts, output, name=name, ks=options["k"], bins=options["bins"],
-            threshold=options["threshold"],
+            threshold=options["threshold"], baseline=baseline, uncalibrated=uncalibrated,
         )
         self.stdout.write(f"{name} on {options['data'] or 'the unused-review set'} ({options['split']})")
         self.stdout.write(evaluation.format_report(result))
@@ -91,7 +94,20 @@ class Command(BaseCommand):
             model, tokenizer, max_length = load_model_dir(path)
         except ModelLoadError as exc:
             raise CommandError(str(exc)) from exc
-        probabilities, step = [], 256
+        probabilities, raw, step = [], [], 256
         for start in tqdm(range(0, len(texts), step), desc="scoring", unit="batch", disable=len(texts) <= step):
             probabilities += predict_proba(model, tokenizer, texts[start : start + step], max_length)
-        return probabilities
+            if model.calibration is not None:
+                raw += predict_proba(model, tokenizer, texts[start : start + step], max_length, calibrated=False)
+        return probabilities, (raw if model.calibration is not None else None)
+
+    def baseline(self, data, texts):
+        """The character n-gram baseline fitted on the file's train split, scoring the same texts."""
+        from plm.baseline import BaselineError, baseline_scores, fit_baseline
+
+        train_texts, train_labels, _ = data.split("train")
+        try:
+            return baseline_scores(fit_baseline(train_texts, train_labels), texts)
+        except BaselineError as exc:
+            self.stderr.write(f"no baseline: {exc} (its train split)")
+            return None

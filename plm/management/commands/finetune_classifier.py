@@ -13,7 +13,29 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("task", choices=["unused", "goodbad", "category", "nsmc", "file"])
-        parser.add_argument("--model", required=True, help="the model directory to start from (port_checkpoint's output)")
+        parser.add_argument("--model", help="the model directory to start from (port_checkpoint's output); with "
+                                             "--init random, only its architecture and tokenizer are used")
+        parser.add_argument("--init", choices=["pretrained", "random"], default="pretrained",
+                            help="pretrained: the model's weights (default); random: new weights, the architecture "
+                                 "of --model or of --tokenizer with --hidden-size/--layers")
+        parser.add_argument("--tokenizer", help="with --init random and no --model: the tokenizer directory")
+        parser.add_argument("--hidden-size", type=int, default=128, help="with --tokenizer: hidden size (default 128)")
+        parser.add_argument("--layers", type=int, default=4, help="with --tokenizer: encoder layers (default 4)")
+        parser.add_argument("--unlabelled", help="semi-supervised: unlabelled reviews for the teacher to score: "
+                                                 "'shared' (the beauty review sets of the shared data), 'reviews' "
+                                                 "(the Review table) or a JSONL file; test-split products and "
+                                                 "labelled texts are always left out")
+        parser.add_argument("--teacher", default="baseline",
+                            help="with --unlabelled: 'baseline' (the character n-gram baseline fitted on the train "
+                                 "split), a classifier directory, or several comma-separated (their mean)")
+        parser.add_argument("--max-unlabelled", type=int, help="use at most this many unlabelled reviews")
+        parser.add_argument("--unlabelled-weight", type=float, default=1.0,
+                            help="loss weight of a teacher-scored review against a hand label (default 1)")
+        parser.add_argument("--preprocess", choices=["none", "kiwi-morphemes"], default="none",
+                            help="what the model reads: the text (default) or its Kiwi morphemes (stems and "
+                                 "endings split; saved in config.json and applied by the workers)")
+        parser.add_argument("--calibration", choices=["platt", "temperature", "isotonic", "none"], default="platt",
+                            help="calibration fitted on validation for 2-label tasks (default platt)")
         parser.add_argument("--output", required=True, help="directory for the fine-tuned classifier")
         parser.add_argument("--data", help="labelled file: for 'file', or another labelled set for 'unused'")
         parser.add_argument("--text-column", default="text")
@@ -36,7 +58,7 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
 
     def handle(self, *args, **options):
-        from plm import datasets, finetune
+        from plm import datasets, finetune, semisupervised
 
         try:
             data = datasets.load_task(
@@ -45,6 +67,7 @@ class Command(BaseCommand):
             )
         except datasets.DatasetError as exc:
             raise CommandError(f"{options['task']}: {exc}") from exc
+        full = data  # the pool leaves out the whole set's test products and texts, subsampled or not
         limits = {"train": options["max_train"], "validation": options["max_eval"], "test": options["max_eval"]}
         if any(limits.values()):
             data = data.subsample(limits, seed=options["seed"])
@@ -53,18 +76,40 @@ class Command(BaseCommand):
         config = finetune.FinetuneConfig(
             epochs=options["epochs"], batch_size=options["batch_size"], learning_rate=options["learning_rate"],
             max_length=options["max_length"], seed=options["seed"], patience=options["patience"],
-            metric=options["metric"] or "", threads=options["threads"],
+            metric=options["metric"] or "", threads=options["threads"], init=options["init"],
+            unlabelled_weight=options["unlabelled_weight"],
+            calibration="" if options["calibration"] == "none" else options["calibration"],
+            preprocess="" if options["preprocess"] == "none" else options["preprocess"],
         )
+        model = options["model"]
         try:
-            metrics = finetune.finetune(options["model"], data, options["output"], config, task=options["task"],
-                                        log=self.stdout.write)
-        except finetune.FinetuneError as exc:
+            if model is None:
+                if options["init"] != "random" or not options["tokenizer"]:
+                    raise CommandError("pass --model DIR, or --init random with --tokenizer DIR")
+                model = str(finetune.write_architecture(options["tokenizer"], options["output"],
+                                                        options["hidden_size"], options["layers"]))
+            unlabelled = None
+            if options["unlabelled"]:
+                pool, info = semisupervised.build_pool(options["unlabelled"], full, options["max_unlabelled"],
+                                                       seed=options["seed"])
+                self.stdout.write(f"unlabelled pool {info['source']}: {info['size']} reviews (read {info['read']}; "
+                                  + ", ".join(f"{k} {v}" for k, v in info["dropped"].items()) + " left out)")
+                texts = [row["text"] for row in pool]
+                probabilities, teacher = semisupervised.teacher_probabilities(options["teacher"], data, texts,
+                                                                              log=self.stdout.write)
+                info.update(teacher)
+                unlabelled = (texts, probabilities, info)
+            metrics = finetune.finetune(model, data, options["output"], config, task=options["task"],
+                                        log=self.stdout.write, unlabelled=unlabelled)
+        except (finetune.FinetuneError, semisupervised.PoolError) as exc:
             raise CommandError(str(exc)) from exc
         for split in ("validation", "test"):
             if split in metrics:
                 m = metrics[split]
-                shown = [k for k in ("accuracy", "f1", "f1_micro", "auroc", "average_precision") if k in m]
+                shown = [k for k in ("accuracy", "f1", "f1_micro", "auroc", "average_precision", "ece") if m.get(k) is not None]
                 self.stdout.write(f"{split}: " + ", ".join(f"{k} {m[k]:.4f}" for k in shown))
+        if "baseline" in metrics:
+            self.stdout.write(finetune.comparison_table(metrics))
         self.stdout.write(self.style.SUCCESS(
             f"written: {options['output']} (register it: manage.py register_classifier --check unused "
             f"{options['output']} --activate)" if options["task"] == "unused" else f"written: {options['output']}"

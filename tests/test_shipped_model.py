@@ -1,0 +1,124 @@
+"""The unused classifier shipped in models/: it loads, its scores spread, it beats the rule and the
+baseline's ranking is what it is measured against; `make demo`'s path registers it; the gate."""
+
+import io
+import json
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from moderation.models import Check, Classifier, Score
+from plm import datasets
+from plm.evaluation import keyword_rule_scores
+from tests import tiny
+
+SHIPPED = Path(__file__).resolve().parent.parent / "models" / "unused-electra"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from moderation import scoring
+
+    return scoring.load_model_dir(SHIPPED)
+
+
+def score(shipped, texts):
+    from moderation import scoring
+
+    model, tokenizer, max_length = shipped
+    return scoring.predict_proba(model, tokenizer, texts, max_length)
+
+
+def test_the_shipped_directory_is_complete_and_small():
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "calibration.json", "metrics.json", "README.md"):
+        assert (SHIPPED / name).is_file(), name
+    assert sum(f.stat().st_size for f in SHIPPED.iterdir()) <= 30 * 1024 * 1024
+    model = AutoModelForSequenceClassification.from_pretrained(str(SHIPPED))
+    assert model.config.model_type == "electra" and model.config.num_labels == 2
+    assert model.config.id2label[1] == "unused"
+    AutoTokenizer.from_pretrained(str(SHIPPED))
+
+
+def test_its_scores_on_the_sample_reviews_spread(shipped):
+    texts = [r["good_text"] for r in tiny.sample_reviews()]
+    scores = score(shipped, texts)
+    assert len(scores) == 900
+    assert statistics.pstdev(scores) > 0.05
+    assert max(scores) > 0.9 and min(scores) < 0.05
+
+
+@pytest.mark.django_db
+def test_it_ranks_the_labelled_test_split_above_the_keyword_rule_and_as_its_card_says(shipped):
+    data = datasets.load_unused()
+    texts, labels, _ = data.split("test")
+    scores = score(shipped, texts)
+    rule = keyword_rule_scores(texts)
+    assert roc_auc_score(labels, scores) > roc_auc_score(labels, rule) + 0.1
+    assert average_precision_score(labels, scores) > average_precision_score(labels, rule) + 0.1
+    metrics = json.loads((SHIPPED / "metrics.json").read_text())
+    assert metrics["test"]["auroc"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-4)
+    assert metrics["test"]["average_precision"] == pytest.approx(average_precision_score(labels, scores), abs=1e-4)
+
+
+@pytest.mark.django_db
+def test_make_demo_registers_the_shipped_classifier_on_a_fresh_database(eager_tasks, django_capture_on_commit_callbacks):
+    assert not Classifier.objects.exists()
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("demo_setup", stdout=out)
+    active = Classifier.objects.get(moderation_check__code="unused", is_active=True)
+    assert Path(active.path) == SHIPPED.resolve()
+    gate = active.metrics["_gate"]
+    assert gate["examples"] > 400 and gate["model"]["average_precision"] > gate["keyword_rule"]["average_precision"]
+    assert Score.objects.filter(classifier=active).count() == 900  # the sample reviews are scored
+    top = Score.objects.filter(classifier=active).order_by("-probability")[:20]
+    assert top[0].probability > 0.9
+    # a second run finds it active and registers nothing more
+    call_command("demo_setup", stdout=io.StringIO())
+    assert Classifier.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_gate_refuses_a_worse_classifier_unless_forced(tmp_path):
+    call_command("register_classifier", str(SHIPPED), "--name", "good", "--activate", stdout=io.StringIO())
+    worse = tmp_path / "worse"
+    shutil.copytree(tiny.make_classifier(tmp_path / "tiny"), worse)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"did not activate it: average precision 0\.\d+ is below the active "
+                                           r"classifier's \(good #\d+: 0\.\d+\)"):
+        call_command("register_classifier", str(worse), "--name", "worse", "--activate", stdout=out)
+    assert "baseline" in out.getvalue() and "active #" in out.getvalue()  # the figures side by side
+    refused = Classifier.objects.get(name="worse")
+    assert not refused.is_active and Classifier.objects.get(name="good").is_active
+    assert refused.metrics["_gate"]["active"]["name"] == "good"
+    assert refused.metrics["_gate"]["model"]["average_precision"] < refused.metrics["_gate"]["active"]["average_precision"]
+
+    call_command("register_classifier", str(worse), "--name", "worse-forced", "--activate", "--force",
+                 stdout=io.StringIO())
+    assert Classifier.objects.get(name="worse-forced").is_active
+    assert not Classifier.objects.get(name="good").is_active
+    check = Check.objects.get(code="unused")
+    assert check.active_classifier.name == "worse-forced"
+
+
+@pytest.mark.django_db
+def test_build_demo_model_never_registers_scores_that_do_not_spread(tmp_path, monkeypatch):
+    from moderation import scoring
+    from plm import calibration
+    from plm.management.commands import build_demo_model
+
+    # the measure itself: the shipped model spreads, the same model with a constant calibration does not
+    assert build_demo_model.Command.sample_spread(SHIPPED) > 0.05
+    flat = tmp_path / "flat"
+    shutil.copytree(SHIPPED, flat)
+    calibration.save(flat, {"method": "platt", "scale": 0.0, "bias": -2.0})
+    assert build_demo_model.Command.sample_spread(flat) < 1e-9
+    model, tokenizer, max_length = scoring.load_model_dir(flat)
+    assert len(set(scoring.predict_proba(model, tokenizer, ["아직 안 써봤어요", "촉촉해요"], max_length))) == 1
