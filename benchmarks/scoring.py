@@ -160,7 +160,8 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(args.model) if args.model else make_small_electra(Path(tmp) / "electra-small")
-        print(f"{len(texts)} real reviews, ELECTRA-small-sized classifier, {args.threads} torch threads")
+        what = args.model or "ELECTRA-small-sized classifier"
+        print(f"{len(texts)} real reviews, {what}, {args.threads} torch threads")
         a = bench_pipeline(model_dir, texts)
         print(f"(a) transformers.pipeline, one call per review: {a:8.1f} reviews/s")
         b = bench_bare(model_dir, texts)

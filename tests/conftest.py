@@ -19,6 +19,17 @@ def tiny_tokenizer_dir(tmp_path_factory):
 
 
 @pytest.fixture
+def eager_tasks():
+    """Run Celery tasks in-process, synchronously (unit tests only)."""
+    from hwadmin.celery import app as celery_app
+
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
 def postgres(db):
     """Fails (never skips) when the test database is not PostgreSQL."""
     from django.db import connection

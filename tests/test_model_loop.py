@@ -11,7 +11,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from hwadmin.celery import app as celery_app
 from moderation import actions
 from moderation.models import Action, Check, Classifier, QueueItem, Review, Score
 from moderation.training_data import split_for_product
@@ -19,14 +18,6 @@ from plm.evaluation import keyword_rule_scores
 from tests import tiny
 
 REVIEWS = 160
-
-
-@pytest.fixture
-def eager_celery():
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture
@@ -47,7 +38,7 @@ def read_jsonl(path):
 
 
 def test_export_decisions_keeps_standing_decisions_with_what_the_reviewer_saw(
-    db, tmp_path, reviewer, tiny_classifier_dir, eager_celery, django_capture_on_commit_callbacks
+    db, tmp_path, reviewer, tiny_classifier_dir, eager_tasks, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         load_sample(tmp_path, 12)
@@ -81,7 +72,7 @@ def test_export_decisions_keeps_standing_decisions_with_what_the_reviewer_saw(
 
 
 def test_the_loop_from_decisions_to_a_new_active_classifier(
-    db, tmp_path, reviewer, tiny_classifier_dir, eager_celery, django_capture_on_commit_callbacks
+    db, tmp_path, reviewer, tiny_classifier_dir, eager_tasks, django_capture_on_commit_callbacks
 ):
     # 1. Reviews arrive and the active classifier scores them (eager Celery).
     with django_capture_on_commit_callbacks(execute=True):

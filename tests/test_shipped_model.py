@@ -122,3 +122,30 @@ def test_build_demo_model_never_registers_scores_that_do_not_spread(tmp_path, mo
     assert build_demo_model.Command.sample_spread(flat) < 1e-9
     model, tokenizer, max_length = scoring.load_model_dir(flat)
     assert len(set(scoring.predict_proba(model, tokenizer, ["아직 안 써봤어요", "촉촉해요"], max_length))) == 1
+
+
+@pytest.mark.django_db
+def test_the_dashboard_and_the_threshold_confirmation_show_what_a_threshold_is_worth(client):
+    from django.contrib.auth.models import Group, User
+
+    from moderation.dashboard import threshold_expectation
+
+    call_command("register_classifier", str(SHIPPED), "--name", "shipped", "--activate", stdout=io.StringIO())
+    active = Classifier.objects.get(is_active=True)
+    pairs = active.metrics["_gate"]["test_scores"]
+    above = [label for p, label in pairs if p >= 0.9]
+    expected = threshold_expectation(active, 0.9)
+    assert expected["precision"] == pytest.approx(sum(above) / len(above))
+    assert expected["recall"] == pytest.approx(sum(above) / sum(label for _, label in pairs))
+
+    user = User.objects.create_user("rev", password="pw-for-tests-only")
+    user.groups.add(Group.objects.get(name="reviewers"))
+    client.login(username="rev", password="pw-for-tests-only")
+    page = client.get("/queue/unused/blind-above", {"threshold": "0.9"}).content.decode()
+    assert f'id="expected-precision">{expected["precision"]:.2f}<' in page
+    assert f'id="expected-recall">{round(expected["recall"] * 100)} %<' in page
+    dashboard = client.get("/dashboard/unused/").content.decode()
+    assert 'id="model-quality"' in dashboard and "baseline" in dashboard
+    suggested = active.metrics.get("suggested_threshold")
+    if suggested:
+        assert f"p ≥ {suggested['threshold']}" in dashboard

@@ -6,7 +6,6 @@ from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from hwadmin.celery import app as celery_app
 from tests import tiny
 
 
@@ -31,11 +30,3 @@ def review_item():
 
     return make
 
-
-@pytest.fixture
-def eager_tasks():
-    """Run Celery tasks in-process, synchronously (unit tests only)."""
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous

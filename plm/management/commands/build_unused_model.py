@@ -160,7 +160,7 @@ workers apply it when they score.
 - **Licences**: none of the review sources states a licence (user reviews published on oliveyoung.co.kr). The
   model and its labels are for this project's internal moderation and research; do not redistribute them.
 
-## Figures (labelled test split, the same rows for all three)
+## Figures (labelled test split, the same rows for each)
 
 ```
 {comparison_table(metrics)}
@@ -177,6 +177,13 @@ workers apply it when they score.
 Shipped: round {metrics['shipped_round']} (best validation AP). `metrics.json` holds every figure and
 `predictions.jsonl` the validation and test predictions they were computed from (raw, calibrated, baseline and
 keyword rule per review).
+
+## Using it outside the workers
+
+The directory loads with `AutoModelForSequenceClassification` and `AutoTokenizer`, but the tokenizer expects
+the text the model was trained on: {"Kiwi morphemes (`plm.morphemes.morpheme_text(texts)`, forms joined by spaces)" if metrics.get("preprocess") else "the raw review"},
+and the probability is `plm.calibration.apply(calibration, z_unused - z_used)`. `moderation.scoring.load_model_dir`
+and `predict_proba` do both.
 
 ## Intended use and limits
 
