@@ -400,6 +400,14 @@ def finetune(model_dir, data, output, config=None, task="", log=print, unlabelle
         if fitted is not None:
             calibration_map.save(output, fitted)
         if "test" in raw and len(set(test_labels)) == 2:
+            from .evaluation import plot_pr_curves
+
+            test_rows = [p for p in predictions if p["split"] == "test"]
+            names = {"baseline": "baseline (char n-gram LR)", "morph_baseline": "morpheme LR",
+                     "keyword_rule": "keyword rule"}
+            plot_pr_curves({"model": (test_labels, [p["calibrated"] for p in test_rows]),
+                            **{label: (test_labels, [p[name] for p in test_rows]) for name, label in names.items()}},
+                           output / "pr_curve.png", title="Precision–recall, test split")
             test_calibrated = [p["calibrated"] for p in predictions if p["split"] == "test"]
             results["test"]["thresholds"] = threshold_table(test_labels, test_calibrated)
             val_calibrated = [p["calibrated"] for p in predictions if p["split"] == "validation"]

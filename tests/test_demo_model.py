@@ -9,6 +9,9 @@ from django.core.management.base import CommandError
 
 from moderation.models import Check, Classifier
 
+# Toy size that still learns enough to spread its scores (the refusal test uses 1 epoch, which does not).
+DEMO_EPOCHS = "3"
+
 
 @pytest.mark.django_db
 def test_build_demo_model_runs_the_pipeline_and_never_registers_a_model_whose_scores_do_not_spread(tmp_path):

@@ -114,6 +114,7 @@ def test_the_baseline_and_the_rule_are_reported_beside_the_model_on_the_same_row
     for text in (printed, (model_dir / "README.md").read_text()):
         assert "baseline" in text and "keyword rule" in text
     assert (model_dir / "calibration.json").exists()
+    assert (model_dir / "pr_curve.png").stat().st_size > 1000  # model, baseline, morpheme LR and rule
 
 
 def test_evaluate_classifier_reports_the_baseline_and_calibration_before_and_after(semi_supervised_run, tmp_path):

@@ -26,7 +26,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 SHIPPED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                 "special_tokens_map.json", "vocab.txt", "calibration.json", "metrics.json", "predictions.jsonl")
+                 "special_tokens_map.json", "vocab.txt", "calibration.json", "metrics.json", "predictions.jsonl",
+                 "pr_curve.png")
 
 
 class Command(BaseCommand):
