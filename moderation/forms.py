@@ -4,9 +4,40 @@ The API parses the same fields with these forms, so a filter means the same
 thing on a page, in a script and in a threshold blind's confirmation.
 """
 
+import datetime
+
 from django import forms
 
 from .models import Action
+
+# Largest id a database integer column holds (SQLite and PostgreSQL bigint): a larger one is an input
+# error (400), not an OverflowError (500).
+MAX_ID = 2**63 - 1
+# Dates a filter accepts: wide enough for any review, narrow enough that a day's start and end
+# (one day more) stay within what datetime and the database can represent.
+MIN_DATE, MAX_DATE = datetime.date(1900, 1, 1), datetime.date(2999, 12, 31)
+
+
+def whole_number(value, low, high):
+    """int(value) when value is a plain ASCII whole number in [low, high], else None.
+
+    str.isdigit() is not enough: it accepts superscript and other Unicode digits ("²") that int() rejects.
+    """
+    value = str(value if value is not None else "").strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > 20:
+        return None
+    number = int(value)
+    return number if low <= number <= high else None
+
+
+class BoundedDateField(forms.DateField):
+    """A date between MIN_DATE and MAX_DATE (0001-01-01 or 9999-12-31 would overflow a day's bounds)."""
+
+    def to_python(self, value):
+        date = super().to_python(value)
+        if date is not None and not MIN_DATE <= date <= MAX_DATE:
+            raise forms.ValidationError(f"{date.isoformat()} is out of range: use a date from {MIN_DATE} to {MAX_DATE}")
+        return date
 
 FILTER_FIELDS = ["p_min", "p_max", "product", "brand", "category", "rating", "date_from", "date_to", "q"]
 
@@ -20,8 +51,8 @@ class QueueFilterForm(forms.Form):
     rating = forms.TypedMultipleChoiceField(
         required=False, coerce=int, choices=[(str(n), str(n)) for n in range(1, 6)]
     )
-    date_from = forms.DateField(required=False, label="written from")
-    date_to = forms.DateField(required=False, label="written to")
+    date_from = BoundedDateField(required=False, label="written from")
+    date_to = BoundedDateField(required=False, label="written to")
     q = forms.CharField(required=False, max_length=200, label="text contains")
 
     def clean(self):
@@ -53,7 +84,7 @@ class DecisionForm(forms.Form):
     def __init__(self, *args, check=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.check_obj = check
-        self.fields["review"].valid_value = lambda value: str(value).isdigit()
+        self.fields["review"].valid_value = lambda value: whole_number(value, 1, MAX_ID) is not None
 
     def clean_reason(self):
         reason = self.cleaned_data["reason"]
@@ -73,6 +104,6 @@ class AuditFilterForm(forms.Form):
     user = forms.CharField(required=False, max_length=150, label="reviewer")
     kind = forms.ChoiceField(required=False, choices=[("", "any")] + list(Action.Kind.choices), label="action")
     check = forms.CharField(required=False, max_length=50)
-    date_from = forms.DateField(required=False, label="from")
-    date_to = forms.DateField(required=False, label="to")
+    date_from = BoundedDateField(required=False, label="from")
+    date_to = BoundedDateField(required=False, label="to")
     batch = forms.UUIDField(required=False)

@@ -118,11 +118,18 @@ def encode_cursor(item):
 
 
 def decode_cursor(cursor):
+    from .forms import MAX_ID, whole_number
+
+    message = f"'after' must be a cursor such as 0.97_1234 (probability_reviewid), not {str(cursor)[:60]!r}"
     try:
         probability, review_id = cursor.rsplit("_", 1)
-        return float(probability), int(review_id)
+        probability = float(probability)
     except (AttributeError, ValueError):
-        raise CursorError(f"'after' must be a cursor such as 0.97_1234 (probability_reviewid), not {cursor!r}")
+        raise CursorError(message) from None
+    review_id = whole_number(review_id, 0, MAX_ID)
+    if review_id is None or not 0.0 <= probability <= 1.0:
+        raise CursorError(message)
+    return probability, review_id
 
 
 def after_cursor(queryset, cursor):

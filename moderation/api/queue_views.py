@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import actions, audit, queue
-from ..forms import AuditFilterForm, QueueFilterForm
+from ..forms import MAX_ID, AuditFilterForm, QueueFilterForm, whole_number
 from ..models import Check
 
 MAX_ACTION_ROWS = 1000
@@ -122,11 +122,12 @@ class QueueView(APIView):
         if not form.is_valid():
             return Response({"error": f"invalid filter: {form_errors(form)}"}, status=400)
         limit = request.query_params.get("limit", str(queue.DEFAULT_PAGE_SIZE))
-        if not limit.isdigit() or not 1 <= int(limit) <= queue.MAX_PAGE_SIZE:
+        limit = whole_number(limit, 1, queue.MAX_PAGE_SIZE)
+        if limit is None:
             return Response({"error": f"limit must be a whole number from 1 to {queue.MAX_PAGE_SIZE}"}, status=400)
         hold = request.query_params.get("hold", "").lower() in {"1", "true", "yes"}
         try:
-            page = queue.page(check, request.user, form.filters(), request.query_params.get("after"), int(limit), hold)
+            page = queue.page(check, request.user, form.filters(), request.query_params.get("after"), limit, hold)
         except queue.CursorError as exc:
             return Response({"error": str(exc)}, status=400)
         return Response(
@@ -143,7 +144,8 @@ class QueueView(APIView):
 class ActionInSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=["blind", "keep", "unblind", "undo", "blind_above"])
     check = serializers.CharField(required=False, allow_blank=True)
-    review_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10000)
+    review_ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
+                                       max_length=10000)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=200)
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     batch = serializers.CharField(required=False)
@@ -168,9 +170,10 @@ class ActionsView(APIView):
         if not form.is_valid():
             return Response({"error": f"invalid filter: {form_errors(form)}"}, status=400)
         limit = request.query_params.get("limit", "100")
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_ACTION_ROWS:
+        limit = whole_number(limit, 1, MAX_ACTION_ROWS)
+        if limit is None:
             return Response({"error": f"limit must be a whole number from 1 to {MAX_ACTION_ROWS}"}, status=400)
-        rows = audit.actions(form.cleaned_data)[: int(limit)]
+        rows = audit.actions(form.cleaned_data)[:limit]
         return Response({"actions": [action_json(a) for a in rows]})
 
     @extend_schema(request=ActionInSerializer, responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import ingest
+from ..forms import whole_number
 from ..models import Classifier, Product, Review
 from .permissions import CanIngestReviews
 from .serializers import IngestErrorSerializer, IngestResultSerializer, PublicReviewSerializer, ReviewInSerializer
@@ -40,9 +41,10 @@ class ReviewIngestView(APIView):
     def post(self, request):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > limit:
+        size = whole_number(length, 0, 2**63)
+        if size is not None and size > limit:
             return Response(
-                {"error": f"request body is {int(length)} bytes; the limit is {limit} bytes"},
+                {"error": f"request body is {size} bytes; the limit is {limit} bytes"},
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
         if length in ("", "0"):
@@ -100,7 +102,8 @@ class ProductReviewsView(generics.ListAPIView):
     def list(self, request, *args, **kwargs):
         queryset = self.get_queryset()
         limit = request.query_params.get("limit", "100")
-        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        limit = whole_number(limit, 1, 1000)
+        if limit is None:
             return Response({"error": "limit must be a whole number from 1 to 1000"}, status=400)
-        reviews = queryset[: int(limit)]
+        reviews = queryset[:limit]
         return Response({"product": self.kwargs["external_id"], "reviews": self.get_serializer(reviews, many=True).data})

@@ -1,0 +1,89 @@
+"""Inputs that used to answer 500: each gets a 400 (or a page with a message) that names the problem."""
+
+import json
+
+import pytest
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from moderation.forms import MAX_ID, whole_number
+
+from .conftest import PASSWORD, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(reviewer):
+    client = Client()
+    client.login(username=reviewer.username, password=PASSWORD)
+    return client
+
+
+def test_whole_number_takes_ascii_digits_only():
+    assert whole_number("12", 1, 100) == 12
+    for bad in ("²", "１２", "0", "101", "-1", " ", "", None, "1e3", "9" * 30):
+        assert whole_number(bad, 1, 100) is None, bad
+
+
+@pytest.mark.parametrize("url", ["/api/v1/queue", "/api/v1/actions"])
+@pytest.mark.parametrize("limit", ["²", "１２", "9" * 40])
+def test_a_limit_in_unicode_digits_is_a_400(api, url, limit):
+    response = api.get(url, {"limit": limit})
+    assert response.status_code == 400 and "limit" in response.json()["error"]
+
+
+def test_the_public_reviews_limit_is_a_400_for_unicode_digits(make_review):
+    make_review(0.5)
+    response = Client().get("/api/v1/products/p-1/reviews", {"limit": "²"})
+    assert response.status_code == 400 and "limit" in response.json()["error"]
+
+
+@pytest.mark.parametrize("field,value", [("date_from", "0001-01-01"), ("date_to", "9999-12-31")])
+def test_dates_at_the_ends_of_the_calendar_are_a_400(api, browser_client, field, value, make_review):
+    make_review(0.9)
+    for url in ("/api/v1/queue", "/api/v1/actions"):
+        response = api.get(url, {field: value})
+        assert response.status_code == 400 and "out of range" in response.json()["error"], url
+    preview = api.post("/api/v1/actions", {"action": "blind_above", "threshold": 0.5, "filters": {field: value}},
+                       content_type="application/json")
+    assert preview.status_code == 400 and "out of range" in json.dumps(preview.json(), ensure_ascii=False)
+    for page in ("/queue/unused/", "/audit/", "/audit.csv", "/queue/unused/blind-above"):
+        response = browser_client.get(page, {field: value, "threshold": "0.5"}, follow=True)
+        assert response.status_code in (200, 400), page
+
+
+def test_ids_beyond_a_database_integer_are_a_400(api, make_review):
+    make_review(0.9)
+    response = api.post("/api/v1/actions", {"action": "keep", "review_ids": [2**63]}, content_type="application/json")
+    assert response.status_code == 400
+    response = api.get("/api/v1/queue", {"after": f"0.5_{2**70}"})
+    assert response.status_code == 400 and "cursor" in response.json()["error"]
+    assert whole_number(str(MAX_ID), 1, MAX_ID) == MAX_ID
+
+
+def test_an_oversized_decide_id_on_the_page_is_a_message_not_a_500(browser_client, make_review):
+    make_review(0.9)
+    browser_client.get("/queue/unused/")
+    token = browser_client.cookies["csrftoken"].value
+    response = browser_client.post("/queue/unused/decide", {"review": [str(2**64)], "action": "keep",
+                                                             "csrfmiddlewaretoken": token}, follow=True)
+    assert response.status_code == 200
+
+
+def test_an_ingest_body_nested_50000_levels_deep_is_a_400(db):
+    from django.contrib.auth.models import Group
+
+    user = make_user("ingest-client")
+    user.groups.add(Group.objects.get(name="ingest clients"))
+    client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    body = "[" * 50_000 + "]" * 50_000
+    response = client.post("/api/v1/reviews", body, content_type="application/json")
+    assert response.status_code == 400 and "nested too deeply" in response.json()["error"]
+
+
+@pytest.fixture
+def browser_client(reviewer):
+    client = Client(enforce_csrf_checks=True)
+    client.login(username=reviewer.username, password=PASSWORD)
+    return client
