@@ -29,7 +29,22 @@ def actions(filters=None):
     return queryset.order_by("-created_at", "-pk")
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A text cell a spreadsheet will not run: one starting with = + - @, a tab or a carriage return gets a
+    leading apostrophe ("=HYPERLINK(...)" from an external id or a note stays text). Numbers pass unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def csv_row(action):
+    return [spreadsheet_safe(value) for value in _csv_values(action)]
+
+
+def _csv_values(action):
     return [
         action.created_at.isoformat(),
         str(action.batch),

@@ -87,3 +87,23 @@ def browser_client(reviewer):
     client = Client(enforce_csrf_checks=True)
     client.login(username=reviewer.username, password=PASSWORD)
     return client
+
+
+def test_the_audit_csv_neutralises_formula_cells(browser_client, check, reviewer, make_review):
+    import csv
+    import io
+
+    from moderation import actions
+    from moderation.audit import spreadsheet_safe
+
+    review = make_review(0.9)
+    review.external_id = '=HYPERLINK("http://example.invalid","x")'
+    review.source = "+SUM(1,2)"
+    review.save()
+    actions.keep(reviewer, check, [review.pk], note="@cmd -1")
+    body = b"".join(browser_client.get("/audit.csv").streaming_content).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(body)))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert "'=HYPERLINK(\"http://example.invalid\",\"x\")" in cells and "'+SUM(1,2)" in cells and "'@cmd -1" in cells
+    assert not any(cell.startswith(("=", "+", "@", "\t", "\r")) for cell in cells)
+    assert spreadsheet_safe("-1") == "'-1" and spreadsheet_safe(0.5) == 0.5 and spreadsheet_safe("좋아요") == "좋아요"
