@@ -4,7 +4,7 @@
 
 Input: the Olive Young cream/essence reviews (CSV, `review` rules), the 2017
 petitions (JSONL, `public` rules) and Naver movie reviews from nsmc_raw_extra
-(TSV, `review` rules), cut to about --mb megabytes, from /work/shared/data
+(TSV, `review` rules), cut to about --mb megabytes, from ../shared/data
 (or $HWADMIN_SHARED_DATA).
 
 Prints:
@@ -35,10 +35,11 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from plm import corpus, vocab  # noqa: E402
+from plm.shared import shared_data_dir  # noqa: E402
 from plm.text import load_rules, normalise_documents  # noqa: E402
 from tests.plm import reference_text  # noqa: E402
 
-SHARED = Path(os.environ.get("HWADMIN_SHARED_DATA", "/work/shared/data"))
+SHARED = shared_data_dir()
 
 
 def make_input(folder, megabytes):

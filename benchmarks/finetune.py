@@ -1,8 +1,8 @@
 """Fine-tuning benchmark: the project's pretrained ELECTRA vs the same architecture randomly initialised.
 
 Both models are fine-tuned with identical settings on the same fixed NSMC
-subset (Naver movie-review sentiment, /work/shared/data/nsmc or
-$HWADMIN_SHARED_DATA_DIR/nsmc) and measured on the same test examples: accuracy,
+subset (Naver movie-review sentiment, ../shared/data/nsmc beside the repository,
+or $HWADMIN_SHARED_DATA/nsmc) and measured on the same test examples: accuracy,
 F1, and examples per second for training and for inference. The ratio
 pretrained / random is the value of pretraining, measured in this run.
 

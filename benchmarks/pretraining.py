@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)  # the repository, not benchmarks/ (whose queue.py would shadow the stdlib)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-NSMC = Path("/work/shared/data/nsmc/ratings_train.txt")
+from plm.shared import shared_data_dir  # noqa: E402
+
+NSMC = shared_data_dir() / "nsmc" / "ratings_train.txt"
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0, "L40": 181.0}
 
 

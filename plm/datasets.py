@@ -29,7 +29,9 @@ UNUSED_LABELS = {"used": 0, "unused": 1}
 
 
 def shared_data_dir():
-    return Path(getattr(settings, "HWADMIN", {}).get("SHARED_DATA_DIR") or settings.BASE_DIR.parent / "shared" / "data")
+    from .shared import shared_data_dir as located
+
+    return located()
 
 
 def unused_set_dir():
@@ -163,7 +165,7 @@ def _oliveyoung_rows():
     base = shared_data_dir()
     cream_essence = base / "oliveyoung_cream_essence_reviews"
     if not cream_essence.is_dir():
-        raise DatasetError(f"{cream_essence}: the Olive Young data sets are not here (set HWADMIN_SHARED_DATA_DIR)")
+        raise DatasetError(f"{cream_essence}: the Olive Young data sets are not here (set HWADMIN_SHARED_DATA)")
     categories = {}
     for kind, name in (("cream", "table2_cream_basic.csv"), ("essence", "table2_essence_basic.csv")):
         for row in read_table(cream_essence / name):

@@ -36,7 +36,7 @@ def _shared_rows():
     try:
         rows = beauty.dedupe(beauty.load_reviews(shared_data_dir()))
     except FileNotFoundError as exc:
-        raise PoolError(f"{exc} (set HWADMIN_SHARED_DATA_DIR, or pass a JSONL file)") from None
+        raise PoolError(f"{exc} (set HWADMIN_SHARED_DATA, or pass a JSONL file)") from None
     return [{"text": r["text"], "product_id": r["product_id"], "source_ref": f"{r['source']}/{r['source_ref']}"}
             for r in rows]
 

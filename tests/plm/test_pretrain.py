@@ -17,10 +17,11 @@ import tensorflow as tf
 from django.core.management import call_command
 
 from plm.electra import masking
+from plm.shared import shared_data_dir
 from tests import tiny
 
 ROOT = Path(__file__).resolve().parents[2]
-NSMC = Path("/work/shared/data/nsmc/ratings_train.txt")
+NSMC = shared_data_dir() / "nsmc" / "ratings_train.txt"
 PAD, CLS, SEP, MASK = 0, 2, 3, 4
 
 

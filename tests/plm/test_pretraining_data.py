@@ -7,9 +7,10 @@ import pytest
 from django.core.management import call_command
 
 from plm.pretraining_data import ExampleBuilder, build_pretraining_data, load_tokenizer
+from plm.shared import shared_data_dir
 from tests import tiny
 
-NSMC = "/work/shared/data/nsmc/ratings_train.txt"
+NSMC = str(shared_data_dir() / "nsmc" / "ratings_train.txt")
 
 
 def nsmc_texts(limit):

@@ -33,10 +33,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))  # the repository root, for plm.splits
 from plm.beauty import dedupe, norm_space  # noqa: E402
 from plm.beauty import load_reviews as _load_reviews  # noqa: E402
+from plm.shared import shared_data_dir  # noqa: E402
 from plm.splits import stable_split  # noqa: E402
 
 NEW_PRODUCT_FRACTIONS = (0.70, 0.15, 0.15)
-DATA = Path(os.environ.get("HWADMIN_SHARED_DATA", "/work/shared/data"))
+DATA = shared_data_dir()
 CANDIDATES = HERE / "candidates.jsonl"
 LABELS = HERE / "labels.tsv"
 OUTPUT = HERE / "reviews.jsonl"
