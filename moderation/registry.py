@@ -67,7 +67,7 @@ def gate_report(check, path, data_path=None):
     Returns None when the check has no labelled set. The model's scores are calibrated (as the
     workers score); the baseline is fitted on the same set's train split.
     """
-    from plm.baseline import baseline_scores, describe, fit_baseline
+    from plm.baseline import describe, fit_baseline
     from plm.evaluation import binary_report, keyword_rule_scores
 
     found = gate_data(check.code, data_path)
@@ -82,7 +82,7 @@ def gate_report(check, path, data_path=None):
     model_scores = score_directory(path, texts)
     model, model_report = figures(model_scores)
     train_texts, train_labels, _ = data.split("train")
-    baseline, _ = figures(baseline_scores(fit_baseline(train_texts, train_labels), texts))
+    baseline, _ = figures(fit_baseline(train_texts, train_labels).scores(texts))
     rule, _ = figures(keyword_rule_scores(texts))
     active = check.classifiers.filter(is_active=True).first()
     active_figures = None

@@ -118,8 +118,6 @@ def predict_proba(model, tokenizer, texts, max_length, batch_size=None, calibrat
     directory's calibration (see `load_model_dir`) maps each logit margin to the probability
     unless `calibrated` is False (the raw softmax).
     """
-    from plm import calibration as calibration_map
-
     torch = configure_torch()
     fitted = getattr(model, "calibration", None) if calibrated else None
     if not texts:
@@ -137,7 +135,7 @@ def predict_proba(model, tokenizer, texts, max_length, batch_size=None, calibrat
             logits = logits.float()
             margins = (logits[:, POSITIVE_LABEL] - logits[:, 1 - POSITIVE_LABEL]).tolist()
             for i, d in zip(indices, margins):
-                probabilities[i] = calibration_map.apply(fitted, d)
+                probabilities[i] = calibration.apply(fitted, d)
     return probabilities
 
 

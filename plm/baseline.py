@@ -67,11 +67,6 @@ def fit_baseline(texts, labels, features="char"):
     return Baseline(model, p.get("preprocess"))
 
 
-def baseline_scores(model, texts):
-    """P(positive) for each text."""
-    return model.scores(texts)
-
-
 def describe(features="char"):
     name, p = (BASELINE_NAME, BASELINE_PARAMS) if features == "char" else (MORPH_NAME, MORPH_PARAMS)
     return {"name": name, **{k: list(v) if isinstance(v, tuple) else v for k, v in p.items()}}

@@ -199,18 +199,20 @@ def soft_cross_entropy(logits, targets, weights=None):
 
 
 COMPARED = ("baseline", "morph_baseline", "keyword_rule")
+COMPARED_NAMES = {"baseline": "baseline (char n-gram LR)", "morph_baseline": "morpheme LR", "keyword_rule": "keyword rule"}
+COMPARED_KEYS = ("auroc", "average_precision", "f1", "precision", "recall", "ece")
 
 
 def comparison_scores(data, split_texts):
     """The baseline and the morpheme regression (both fitted on the train split) and the keyword rule,
     on each split's texts."""
-    from .baseline import baseline_scores, fit_baseline
+    from .baseline import fit_baseline
     from .evaluation import keyword_rule_scores
 
     train_texts, train_labels, _ = data.split("train")
     baseline = fit_baseline(train_texts, train_labels)
     morph = fit_baseline(train_texts, train_labels, "morph")
-    return {split: {"baseline": baseline_scores(baseline, texts), "morph_baseline": baseline_scores(morph, texts),
+    return {split: {"baseline": baseline.scores(texts), "morph_baseline": morph.scores(texts),
                     "keyword_rule": keyword_rule_scores(texts)}
             for split, texts in split_texts.items()}
 
@@ -244,7 +246,7 @@ def finetune(model_dir, data, output, config=None, task="", log=print, unlabelle
     from transformers import get_linear_schedule_with_warmup
 
     from . import calibration as calibration_map
-    from .evaluation import binary_report, threshold_table
+    from .evaluation import binary_report, expected_calibration_error, threshold_table
 
     config = config or FinetuneConfig()
     if config.threads:
@@ -351,28 +353,29 @@ def finetune(model_dir, data, output, config=None, task="", log=print, unlabelle
         raw[split] = predict(model, tokenizer, encode(tokenizer, reads(texts), config.max_length), labels,
                              config.eval_batch_size, desc=f"{split} predictions")
         seconds[split] = time.perf_counter() - started
-    fitted, compared = None, {}
+    fitted, compared, calibrated, comparison = None, {}, {}, {}
     if binary:
-        positive = {split: [row[1] for row in raw[split]] for split in raw}
         if config.calibration and len(set(val_labels)) == 2:
-            fitted = calibration_map.fit([calibration_map.margin(p) for p in positive["validation"]], val_labels,
+            fitted = calibration_map.fit([calibration_map.margin(row[1]) for row in raw["validation"]], val_labels,
                                          config.calibration)
             fitted["fitted_on"] = f"validation ({len(val_labels)} examples, {sum(val_labels)} positive)"
+            calibration_map.save(output, fitted)
         compared = comparison_scores(data, {split: texts for split, texts, _, _ in splits})
+        comparison = {name: {} for name in COMPARED}
     for split, texts, labels, _ in splits:
         results[split] = classification_metrics(labels, raw[split])
         results[split]["examples_per_second"] = len(texts) / seconds[split]
         if binary:
-            calibrated = calibration_map.apply_probabilities(fitted, [row[1] for row in raw[split]])
-            report = binary_report(labels, calibrated) if len(set(labels)) == 2 else None
-            results[split]["ece_uncalibrated"] = binary_report(labels, [row[1] for row in raw[split]])["ece"]
-            results[split]["ece"] = report["ece"] if report else None
-            results[split]["calibrated"] = calibrated
-            for name, scores in compared[split].items():
-                results.setdefault(f"{name}:{split}", binary_report(labels, scores) if len(set(labels)) == 2 else {})
+            positive = [row[1] for row in raw[split]]
+            calibrated[split] = calibration_map.apply_probabilities(fitted, positive)
+            both = len(set(labels)) == 2
+            results[split]["ece_uncalibrated"] = expected_calibration_error(labels, positive) if both else None
+            results[split]["ece"] = expected_calibration_error(labels, calibrated[split]) if both else None
+            for name in COMPARED:
+                report = binary_report(labels, compared[split][name]) if both else {}
+                comparison[name][split] = {k: report.get(k) for k in COMPARED_KEYS}
     predictions = []
     for split, texts, labels, index in splits:
-        calibrated = results[split].pop("calibrated", None)
         for position, (i, label, row) in enumerate(zip(index, labels, raw[split])):
             source = data.rows[i] if data.rows else {}
             entry = {
@@ -381,37 +384,23 @@ def finetune(model_dir, data, output, config=None, task="", log=print, unlabelle
                 "source_ref": source.get("source_ref", ""),
             }
             if binary:
-                entry["calibrated"] = calibrated[position]
+                entry["calibrated"] = calibrated[split][position]
                 for name in COMPARED:
                     entry[name] = compared[split][name][position]
             predictions.append(entry)
-    comparison = {}
     if binary:
         from .baseline import describe
+        from .evaluation import plot_pr_curves
 
-        keys = ("auroc", "average_precision", "f1", "precision", "recall", "ece")
-        for name in COMPARED:
-            comparison[name] = {}
-            for split, *_ in splits:
-                report = results.pop(f"{name}:{split}")
-                comparison[name][split] = {k: report.get(k) for k in keys}
         comparison["baseline"]["model"] = describe()
         comparison["morph_baseline"]["model"] = describe("morph")
-        if fitted is not None:
-            calibration_map.save(output, fitted)
         if "test" in raw and len(set(test_labels)) == 2:
-            from .evaluation import plot_pr_curves
-
-            test_rows = [p for p in predictions if p["split"] == "test"]
-            names = {"baseline": "baseline (char n-gram LR)", "morph_baseline": "morpheme LR",
-                     "keyword_rule": "keyword rule"}
-            plot_pr_curves({"model": (test_labels, [p["calibrated"] for p in test_rows]),
-                            **{label: (test_labels, [p[name] for p in test_rows]) for name, label in names.items()}},
+            plot_pr_curves({"model": (test_labels, calibrated["test"]),
+                            **{COMPARED_NAMES[name]: (test_labels, compared["test"][name]) for name in COMPARED}},
                            output / "pr_curve.png", title="Precision–recall, test split")
-            test_calibrated = [p["calibrated"] for p in predictions if p["split"] == "test"]
-            results["test"]["thresholds"] = threshold_table(test_labels, test_calibrated)
-            val_calibrated = [p["calibrated"] for p in predictions if p["split"] == "validation"]
-            results["suggested_threshold"] = suggest_threshold(val_labels, val_calibrated, test_labels, test_calibrated)
+            results["test"]["thresholds"] = threshold_table(test_labels, calibrated["test"])
+            results["suggested_threshold"] = suggest_threshold(val_labels, calibrated["validation"], test_labels,
+                                                               calibrated["test"])
     metrics = {
         "task": task,
         "base_model": str(model_dir),

@@ -131,11 +131,11 @@ def teacher_probabilities(teacher, data, texts, log=print):
     columns, described = [], []
     for name in names:
         if name in ("baseline", "morph-baseline"):
-            from .baseline import baseline_scores, describe, fit_baseline
+            from .baseline import describe, fit_baseline
 
             features = "char" if name == "baseline" else "morph"
             train_texts, train_labels, _ = data.split("train")
-            columns.append(baseline_scores(fit_baseline(train_texts, train_labels, features), texts))
+            columns.append(fit_baseline(train_texts, train_labels, features).scores(texts))
             described.append({"teacher": name, **describe(features), "trained_on": "train split"})
         else:
             from moderation.scoring import ModelLoadError, load_model_dir, predict_proba

@@ -24,13 +24,13 @@ import argparse
 import json
 import os
 import random
-import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))  # the repository root, for plm.splits
+from plm.baseline import fit_baseline  # noqa: E402
 from plm.beauty import dedupe, norm_space  # noqa: E402
 from plm.beauty import load_reviews as _load_reviews  # noqa: E402
 from plm.shared import shared_data_dir  # noqa: E402
@@ -107,8 +107,6 @@ def select() -> list[dict]:
 
 def _electra_scores(model_dir: str, pool: list[dict]):
     """A classifier directory's (calibrated) scores, as the workers compute them."""
-    import os
-
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hwadmin.settings")
@@ -134,15 +132,13 @@ def _round2_scores(labelled: list[dict], pool: list[dict]):
     texts = [r["text"] for r in rows]
     y = np.array([r["label"] == "unused" for r in rows], dtype=int)
     pool_texts = [r["text"] for r in pool]
-    scores = {}
-    for name, vectorizer in (
-        ("baseline", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, min_df=2)),
-        ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=2,
-                                 token_pattern=r"(?u)\b\w+\b")),
-    ):
-        model = make_pipeline(vectorizer, LogisticRegression(C=10, class_weight="balanced", max_iter=3000))
-        model.fit(texts, y)
-        scores[name] = model.predict_proba(pool_texts)[:, 1]
+    # the baseline is the project's own (plm/baseline.py); the word model is the second view
+    scores = {"baseline": np.array(fit_baseline(texts, y).scores(pool_texts))}
+    word = make_pipeline(TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=2,
+                                         token_pattern=r"(?u)\b\w+\b"),
+                         LogisticRegression(C=10, class_weight="balanced", max_iter=3000))
+    word.fit(texts, y)
+    scores["word"] = word.predict_proba(pool_texts)[:, 1]
     return scores
 
 

@@ -94,20 +94,22 @@ class Command(BaseCommand):
             model, tokenizer, max_length = load_model_dir(path)
         except ModelLoadError as exc:
             raise CommandError(str(exc)) from exc
-        probabilities, raw, step = [], [], 256
+        from plm import calibration
+
+        raw, step = [], 256
         for start in tqdm(range(0, len(texts), step), desc="scoring", unit="batch", disable=len(texts) <= step):
-            probabilities += predict_proba(model, tokenizer, texts[start : start + step], max_length)
-            if model.calibration is not None:
-                raw += predict_proba(model, tokenizer, texts[start : start + step], max_length, calibrated=False)
-        return probabilities, (raw if model.calibration is not None else None)
+            raw += predict_proba(model, tokenizer, texts[start : start + step], max_length, calibrated=False)
+        if model.calibration is None:
+            return raw, None
+        return calibration.apply_probabilities(model.calibration, raw), raw
 
     def baseline(self, data, texts):
         """The character n-gram baseline fitted on the file's train split, scoring the same texts."""
-        from plm.baseline import BaselineError, baseline_scores, fit_baseline
+        from plm.baseline import BaselineError, fit_baseline
 
         train_texts, train_labels, _ = data.split("train")
         try:
-            return baseline_scores(fit_baseline(train_texts, train_labels), texts)
+            return fit_baseline(train_texts, train_labels).scores(texts)
         except BaselineError as exc:
             self.stderr.write(f"no baseline: {exc} (its train split)")
             return None
