@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install browser clean unused-model
+.PHONY: demo test install browser clean unused-model serve lint fmt
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,20 @@ demo: install
 
 test: install browser
 	scripts/test
+
+# The production set (gunicorn, a Celery worker, beat) on PostgreSQL and Redis, DEBUG off; environment from
+# deploy/hwadmin.env (or HWADMIN_ENV_FILE) and the environment (deploy/hwadmin.env.example lists it).
+serve: install
+	scripts/serve
+
+# Lint and format with ruff (settings in pyproject.toml); `make test` runs `lint` first.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 clean:
 	rm -rf var artifacts

@@ -10,7 +10,7 @@ petitions (JSONL, `public` rules) and Naver movie reviews from nsmc_raw_extra
 Prints:
 - build_corpus on 1 process: MB of input per CPU second (the steady figure on a
   shared machine) and per wall second, best of --repeats, against the same
-  build with the previous normaliser (tests/plm/reference_text.py, the plain
+  build with the previous normaliser (tests/plm/helper_reference_text.py, the plain
   definition of the rules) as the baseline, the two runs alternating; and
   whether both wrote the same corpus, byte for byte, and the same stats;
 - build_corpus on N processes: MB/s per process (wall), MB per CPU second of
@@ -31,13 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
-# Run as a script, sys.path[0] is benchmarks/, whose queue.py would hide the standard library's.
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's packages, run as a script
 
 from plm import corpus, vocab  # noqa: E402
 from plm.shared import shared_data_dir  # noqa: E402
 from plm.text import load_rules, normalise_documents  # noqa: E402
-from tests.plm import reference_text  # noqa: E402
+from tests.plm import helper_reference_text as reference_text  # noqa: E402
 
 SHARED = shared_data_dir()
 
@@ -49,9 +48,10 @@ def make_input(folder, megabytes):
     fixed = sum(p.stat().st_size for p in reviews.glob("table1_*.csv")) + petitions.stat().st_size
     movies = folder / "movies.tsv"
     budget = max(0, int(megabytes * 1e6) - fixed)
-    with open(SHARED / "nsmc_raw_extra" / "naver_movie_reviews_extra.tsv", encoding="utf-8") as src, open(
-        movies, "w", encoding="utf-8"
-    ) as dst:
+    with (
+        open(SHARED / "nsmc_raw_extra" / "naver_movie_reviews_extra.tsv", encoding="utf-8") as src,
+        open(movies, "w", encoding="utf-8") as dst,
+    ):
         written = 0
         for line in src:
             dst.write(line)
@@ -107,8 +107,11 @@ def same_output(a, b):
 
 
 def splitter_speeds(kiwi_chars=150_000):
-    rows = [row["review_text"] for path in sorted((SHARED / "oliveyoung_cream_essence_reviews").glob("table1_*.csv"))
-            for row in corpus.csv_rows(path)]
+    rows = [
+        row["review_text"]
+        for path in sorted((SHARED / "oliveyoung_cream_essence_reviews").glob("table1_*.csv"))
+        for row in corpus.csv_rows(path)
+    ]
     sample, size = [], 0
     for text in rows:
         sample.append(text)
@@ -137,8 +140,14 @@ def tokenizer_times(corpus_dir, out, vocab_size, min_frequency, repeats=3):
         wordpiece = BertWordPieceTokenizer(
             clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False, wordpieces_prefix="##"
         )
-        wordpiece.train(files, vocab_size=vocab_size, min_frequency=min_frequency, limit_alphabet=3000,
-                        special_tokens=vocab.SPECIAL_TOKENS, show_progress=False)
+        wordpiece.train(
+            files,
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            limit_alphabet=3000,
+            special_tokens=vocab.SPECIAL_TOKENS,
+            show_progress=False,
+        )
 
     def ours():
         vocab.train_tokenizers([corpus_dir], out, [vocab_size], min_frequency, show_progress=False)
@@ -156,7 +165,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=float, default=20, help="input size in MB (default 20)")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeats", type=int, default=2, help="1-process builds of each normaliser, alternating (default 2)")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="1-process builds of each normaliser, alternating (default 2)"
+    )
     parser.add_argument("--vocab-size", type=int, default=32_000)
     parser.add_argument("--min-frequency", type=int, default=5)
     args = parser.parse_args()
@@ -178,29 +189,43 @@ def main():
         (wall, cpu), (base_wall, base_cpu) = (
             (min(w for w, _ in runs[name]), min(c for _, c in runs[name])) for name in ("ours", "baseline")
         )
-        print(f"text in: {mb:.1f} MB, {one['documents_in']:,} documents -> {one['documents_out']:,} documents, "
-              f"{one['sentences_out']:,} sentences (machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
-        print(f"build_corpus, 1 process, best of {args.repeats}: {cpu:.2f} s CPU = {mb / cpu:.2f} MB/s per CPU second; "
-              f"{wall:.2f} s wall = {mb / wall:.2f} MB/s")
-        print(f"  baseline, the previous normaliser in the same build (alternating): {base_cpu:.2f} s CPU = "
-              f"{mb / base_cpu:.2f} MB/s per CPU second; {base_wall:.2f} s wall = {mb / base_wall:.2f} MB/s; "
-              f"ours x{base_cpu / cpu:.1f} (CPU), x{base_wall / wall:.1f} (wall)")
-        print(f"  the same corpus ({size:,} bytes) and stats as the baseline: {'yes' if identical else 'NO'}; "
-              f"as on {args.processes} processes: {'yes' if identical_many else 'NO'}")
-        print(f"build_corpus, {args.processes} processes: {many_wall:.2f} s wall = {mb / many_wall:.2f} MB/s "
-              f"({mb / many_wall / args.processes:.2f} MB/s per process), {many_cpu:.2f} s CPU in all processes = "
-              f"{mb / many_cpu:.2f} MB/s per CPU second; speed-up over 1 process x{wall / many_wall:.2f} (wall)")
+        print(
+            f"text in: {mb:.1f} MB, {one['documents_in']:,} documents -> {one['documents_out']:,} documents, "
+            f"{one['sentences_out']:,} sentences (machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})"
+        )
+        print(
+            f"build_corpus, 1 process, best of {args.repeats}: {cpu:.2f} s CPU = {mb / cpu:.2f} MB/s per CPU second; "
+            f"{wall:.2f} s wall = {mb / wall:.2f} MB/s"
+        )
+        print(
+            f"  baseline, the previous normaliser in the same build (alternating): {base_cpu:.2f} s CPU = "
+            f"{mb / base_cpu:.2f} MB/s per CPU second; {base_wall:.2f} s wall = {mb / base_wall:.2f} MB/s; "
+            f"ours x{base_cpu / cpu:.1f} (CPU), x{base_wall / wall:.1f} (wall)"
+        )
+        print(
+            f"  the same corpus ({size:,} bytes) and stats as the baseline: {'yes' if identical else 'NO'}; "
+            f"as on {args.processes} processes: {'yes' if identical_many else 'NO'}"
+        )
+        print(
+            f"build_corpus, {args.processes} processes: {many_wall:.2f} s wall = {mb / many_wall:.2f} MB/s "
+            f"({mb / many_wall / args.processes:.2f} MB/s per process), {many_cpu:.2f} s CPU in all processes = "
+            f"{mb / many_cpu:.2f} MB/s per CPU second; speed-up over 1 process x{wall / many_wall:.2f} (wall)"
+        )
         print("goal: >= 10 MB/s per process")
 
         sample_mb, speeds = splitter_speeds()
-        print(f"sentence splitter on {sample_mb:.2f} MB of reviews (all review rules, CPU time): rules splitter {speeds['rules']:.2f} MB/s, "
-              f"kiwipiepy splitter {speeds['kiwi']:.3f} MB/s (rules x{speeds['rules'] / speeds['kiwi']:.0f} faster)")
+        print(
+            f"sentence splitter on {sample_mb:.2f} MB of reviews (all review rules, CPU time): rules splitter {speeds['rules']:.2f} MB/s, "
+            f"kiwipiepy splitter {speeds['kiwi']:.3f} MB/s (rules x{speeds['rules'] / speeds['kiwi']:.0f} faster)"
+        )
 
         times = tokenizer_times(tmp / "ours", tmp / "tokenizer", args.vocab_size, args.min_frequency)
         (bare_wall, bare_cpu), (ours_wall, ours_cpu) = times["bare"], times["ours"]
-        print(f"train_tokenizer, vocab {args.vocab_size:,}, best of 3: bare tokenizers {bare_wall:.2f} s wall / {bare_cpu:.2f} s CPU, "
-              f"ours (train + save folder) {ours_wall:.2f} s / {ours_cpu:.2f} s; overhead {100 * (ours_wall / bare_wall - 1):+.1f}% wall, "
-              f"{100 * (ours_cpu / bare_cpu - 1):+.1f}% CPU (goal <= 10%)")
+        print(
+            f"train_tokenizer, vocab {args.vocab_size:,}, best of 3: bare tokenizers {bare_wall:.2f} s wall / {bare_cpu:.2f} s CPU, "
+            f"ours (train + save folder) {ours_wall:.2f} s / {ours_cpu:.2f} s; overhead {100 * (ours_wall / bare_wall - 1):+.1f}% wall, "
+            f"{100 * (ours_cpu / bare_cpu - 1):+.1f}% CPU (goal <= 10%)"
+        )
 
 
 if __name__ == "__main__":

@@ -15,29 +15,29 @@ are sized for 2 shared CPU cores; use --train 20000 --test 5000 where there is
 more compute.
 """
 
+import argparse
+import json
+import os
+import platform
+import shutil
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-# Run as a script, this folder is first on sys.path; its queue.py would shadow the standard library's.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import json
-import os  # noqa: E402
-import platform  # noqa: E402
-import shutil  # noqa: E402
-import time  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # the repository's packages, run as a script
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hwadmin.settings")
+os.environ.setdefault("SECRET_KEY", "benchmark-only")  # DEBUG is off by default, and then settings need one
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pretrained", default=str(ROOT / "var" / "plm" / "pretrained-small"),
-                        help="HF ELECTRA directory to fine-tune (default: var/plm/pretrained-small)")
+    parser.add_argument(
+        "--pretrained",
+        default=str(ROOT / "var" / "plm" / "pretrained-small"),
+        help="HF ELECTRA directory to fine-tune (default: var/plm/pretrained-small)",
+    )
     parser.add_argument("--train", type=int, default=2000, help="train examples (fixed subset of ratings_train)")
     parser.add_argument("--validation", type=int, default=300, help="validation examples (for early stopping)")
     parser.add_argument("--test", type=int, default=1000, help="test examples (fixed subset of ratings_test)")
@@ -89,34 +89,59 @@ def main():
     )
     random_dir, parameters = random_twin(pretrained, output / "random-init-base", args.seed)
     print(f"NSMC subset: {data.counts()}")
-    print(f"model: {pretrained} ({parameters / 1e6:.1f}M parameters); {args.epochs} epoch(s), batch {args.batch_size}, "
-          f"lr {args.learning_rate}, max length {args.max_length}, {torch.get_num_threads()} torch threads, "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    print(
+        f"model: {pretrained} ({parameters / 1e6:.1f}M parameters); {args.epochs} epoch(s), batch {args.batch_size}, "
+        f"lr {args.learning_rate}, max length {args.max_length}, {torch.get_num_threads()} torch threads, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    )
     config = finetune.FinetuneConfig(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, max_length=args.max_length,
-        seed=args.seed, patience=args.epochs, metric="accuracy", threads=args.threads,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        max_length=args.max_length,
+        seed=args.seed,
+        patience=args.epochs,
+        metric="accuracy",
+        threads=args.threads,
     )
     results = {}
     for name, base in (("pretrained", pretrained), ("random init", random_dir)):
         started = time.perf_counter()
-        metrics = finetune.finetune(base, data, output / name.replace(" ", "-"), config, task="nsmc",
-                                    log=lambda line: print(f"  [{name}] {line}"))
+        metrics = finetune.finetune(
+            base,
+            data,
+            output / name.replace(" ", "-"),
+            config,
+            task="nsmc",
+            log=lambda line, name=name: print(f"  [{name}] {line}"),
+        )
         metrics["wall_seconds"] = time.perf_counter() - started
         results[name] = metrics
 
     print()
-    print(f"{'model':12} {'test acc':>9} {'test F1':>8} {'val acc':>8} {'train ex/s':>11} {'infer ex/s':>11} {'wall s':>7}")
+    print(
+        f"{'model':12} {'test acc':>9} {'test F1':>8} {'val acc':>8} {'train ex/s':>11} {'infer ex/s':>11} {'wall s':>7}"
+    )
     for name, m in results.items():
-        print(f"{name:12} {m['test']['accuracy']:9.4f} {m['test']['f1']:8.4f} {m['validation']['accuracy']:8.4f} "
-              f"{m['train_examples_per_second']:11.1f} {m['test']['examples_per_second']:11.1f} {m['wall_seconds']:7.0f}")
+        print(
+            f"{name:12} {m['test']['accuracy']:9.4f} {m['test']['f1']:8.4f} {m['validation']['accuracy']:8.4f} "
+            f"{m['train_examples_per_second']:11.1f} {m['test']['examples_per_second']:11.1f} {m['wall_seconds']:7.0f}"
+        )
     gain = results["pretrained"]["test"]["accuracy"] / results["random init"]["test"]["accuracy"]
-    print(f"pretrained / random-init test accuracy: {gain:.3f}x "
-          f"({results['pretrained']['test']['accuracy'] - results['random init']['test']['accuracy']:+.4f})")
+    print(
+        f"pretrained / random-init test accuracy: {gain:.3f}x "
+        f"({results['pretrained']['test']['accuracy'] - results['random init']['test']['accuracy']:+.4f})"
+    )
     summary = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "args": vars(args),
-        "subset": data.counts(), "parameters": parameters, "cpu_count": os.cpu_count(),
-        "results": {name: {k: m[k] for k in ("test", "validation", "train_examples_per_second", "wall_seconds")}
-                    for name, m in results.items()},
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "args": vars(args),
+        "subset": data.counts(),
+        "parameters": parameters,
+        "cpu_count": os.cpu_count(),
+        "results": {
+            name: {k: m[k] for k in ("test", "validation", "train_examples_per_second", "wall_seconds")}
+            for name, m in results.items()
+        },
         "accuracy_ratio": gain,
     }
     (output / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[0] = str(ROOT)  # the repository, not benchmarks/ (whose queue.py would shadow the stdlib)
+sys.path.insert(0, str(ROOT))  # the repository's packages, run as a script
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from plm.shared import shared_data_dir  # noqa: E402
@@ -57,8 +57,15 @@ def bench_data(work, tokenizer_dir, texts, processes):
     rates = {}
     for n in (1, processes):
         start = time.perf_counter()
-        stats = build_pretraining_data([work / "corpus"], tokenizer_dir, work / f"data-{n}", max_seq_length=128,
-                                       num_out_files=8, num_processes=n, progress=False)
+        stats = build_pretraining_data(
+            [work / "corpus"],
+            tokenizer_dir,
+            work / f"data-{n}",
+            max_seq_length=128,
+            num_out_files=8,
+            num_processes=n,
+            progress=False,
+        )
         rates[n] = stats.examples / (time.perf_counter() - start)
         print(f"build_pretraining_data, {n} process(es): {stats.examples} examples, {rates[n]:.0f} examples/s")
     print(f"  ratio {processes} processes / 1 process: {rates[processes] / rates[1]:.2f}x")
@@ -68,9 +75,18 @@ def bench_data(work, tokenizer_dir, texts, processes):
 def small_config(vocab_size, batch, length, **overrides):
     from plm.electra.config import PretrainingConfig
 
-    return PretrainingConfig(model_size="small", vocab_size=vocab_size, max_seq_length=length,
-                             train_batch_size=batch, num_train_steps=10000, num_warmup_steps=10, cls_token_id=2,
-                             sep_token_id=3, mask_token_id=4, **overrides)
+    return PretrainingConfig(
+        model_size="small",
+        vocab_size=vocab_size,
+        max_seq_length=length,
+        train_batch_size=batch,
+        num_train_steps=10000,
+        num_warmup_steps=10,
+        cls_token_id=2,
+        sep_token_id=3,
+        mask_token_id=4,
+        **overrides,
+    )
 
 
 class TorchElectraStep:
@@ -80,15 +96,32 @@ class TorchElectraStep:
         import torch
         from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
 
-        common = dict(vocab_size=config.vocab_size, embedding_size=config.embedding_size,
-                      max_position_embeddings=512, hidden_act="gelu", layer_norm_eps=1e-12)
+        common = dict(
+            vocab_size=config.vocab_size,
+            embedding_size=config.embedding_size,
+            max_position_embeddings=512,
+            hidden_act="gelu",
+            layer_norm_eps=1e-12,
+        )
         self.torch = torch
-        self.disc = ElectraForPreTraining(ElectraConfig(
-            hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
-            num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size, **common))
-        self.gen = ElectraForMaskedLM(ElectraConfig(
-            hidden_size=config.generator_hidden, num_hidden_layers=config.generator_num_layers,
-            num_attention_heads=config.generator_heads, intermediate_size=config.generator_intermediate, **common))
+        self.disc = ElectraForPreTraining(
+            ElectraConfig(
+                hidden_size=config.hidden_size,
+                num_hidden_layers=config.num_hidden_layers,
+                num_attention_heads=config.num_attention_heads,
+                intermediate_size=config.intermediate_size,
+                **common,
+            )
+        )
+        self.gen = ElectraForMaskedLM(
+            ElectraConfig(
+                hidden_size=config.generator_hidden,
+                num_hidden_layers=config.generator_num_layers,
+                num_attention_heads=config.generator_heads,
+                intermediate_size=config.generator_intermediate,
+                **common,
+            )
+        )
         self.gen.electra.embeddings = self.disc.electra.embeddings  # shared embeddings, as ELECTRA
         self.gen.generator_lm_head.weight = self.disc.electra.embeddings.word_embeddings.weight
         params = {id(p): p for p in list(self.disc.parameters()) + list(self.gen.parameters())}.values()
@@ -113,8 +146,9 @@ class TorchElectraStep:
             labels = (fake != ids).float()
         disc_logits = self.disc(input_ids=fake, attention_mask=mask, token_type_ids=segments).logits
         real = mask.float()
-        disc_loss = (torch.nn.functional.binary_cross_entropy_with_logits(disc_logits, labels, reduction="none")
-                     * real).sum() / real.sum()
+        disc_loss = (
+            torch.nn.functional.binary_cross_entropy_with_logits(disc_logits, labels, reduction="none") * real
+        ).sum() / real.sum()
         loss = gen_loss + 50.0 * disc_loss
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -133,19 +167,34 @@ def bench_cpu_step(data_dir, vocab_size, batch, steps, rounds):
 
     torch.set_num_threads(os.cpu_count())
     config = small_config(vocab_size, batch, 128)
-    print(f"\nELECTRA-small train step on the CPU: hidden {config.hidden_size}, {config.num_hidden_layers} layers, "
-          f"embedding {config.embedding_size}, generator {config.generator_hidden}, vocabulary {vocab_size}, "
-          f"batch {batch} x 128, {os.cpu_count()} cores")
+    print(
+        f"\nELECTRA-small train step on the CPU: hidden {config.hidden_size}, {config.num_hidden_layers} layers, "
+        f"embedding {config.embedding_size}, generator {config.generator_hidden}, vocabulary {vocab_size}, "
+        f"batch {batch} x 128, {os.cpu_count()} cores"
+    )
     trainer = Pretrainer(config)
     batch_tf = next(iter(make_dataset(sorted(data_dir.glob("pretrain_data.tfrecord-*")), 128, batch)))
     repeated = tf.data.Dataset.from_tensors(batch_tf).repeat()  # the same batch every step, for both
     iterator = iter(repeated)
-    masked = masking.mask(batch_tf["input_ids"], batch_tf["input_mask"], max_predictions=config.max_predictions_per_seq,
-                          mask_prob=0.15, mask_id=4, special_ids=(2, 3, 4), seed=[0, 0])
+    masked = masking.mask(
+        batch_tf["input_ids"],
+        batch_tf["input_mask"],
+        max_predictions=config.max_predictions_per_seq,
+        mask_prob=0.15,
+        mask_id=4,
+        special_ids=(2, 3, 4),
+        seed=[0, 0],
+    )
     as_long = lambda t: torch.from_numpy(np.asarray(t, np.int64))  # noqa: E731
-    torch_batch = (as_long(batch_tf["input_ids"]), as_long(batch_tf["input_mask"]), as_long(batch_tf["segment_ids"]),
-                   as_long(masked.input_ids), as_long(masked.masked_lm_positions), as_long(masked.masked_lm_ids),
-                   torch.from_numpy(masked.masked_lm_weights.numpy()))
+    torch_batch = (
+        as_long(batch_tf["input_ids"]),
+        as_long(batch_tf["input_mask"]),
+        as_long(batch_tf["segment_ids"]),
+        as_long(masked.input_ids),
+        as_long(masked.masked_lm_positions),
+        as_long(masked.masked_lm_ids),
+        torch.from_numpy(masked.masked_lm_weights.numpy()),
+    )
     baseline = TorchElectraStep(config)
 
     def ours():
@@ -170,6 +219,7 @@ def bench_cpu_step(data_dir, vocab_size, batch, steps, rounds):
 
 def train_flops_per_example(config, length):
     """Matmul FLOPs of one training example (forward + backward = 3 × forward), both towers and heads."""
+
     def tower(hidden, layers, inner):
         per_token = layers * (2 * 4 * hidden * hidden + 2 * 2 * hidden * inner + 2 * 2 * length * hidden)
         project = 2 * config.embedding_size * hidden if hidden != config.embedding_size else 0
@@ -178,8 +228,11 @@ def train_flops_per_example(config, length):
     forward = tower(config.hidden_size, config.num_hidden_layers, config.intermediate_size)
     forward += tower(config.generator_hidden, config.generator_num_layers, config.generator_intermediate)
     forward += length * 2 * (config.hidden_size * config.hidden_size + config.hidden_size)  # discriminator head
-    forward += config.max_predictions_per_seq * 2 * (
-        config.generator_hidden * config.embedding_size + config.embedding_size * config.vocab_size)
+    forward += (
+        config.max_predictions_per_seq
+        * 2
+        * (config.generator_hidden * config.embedding_size + config.embedding_size * config.vocab_size)
+    )
     return 3 * forward
 
 
@@ -192,25 +245,42 @@ def bench_gpu(vocab_size, batch, steps):
 
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
-        print("\nno GPU visible to TensorFlow: the ELECTRA-base GPU/MFU figures need a GPU build "
-              "(pip install 'tensorflow[and-cuda]==2.20.*')")
+        print(
+            "\nno GPU visible to TensorFlow: the ELECTRA-base GPU/MFU figures need a GPU build "
+            "(pip install 'tensorflow[and-cuda]==2.20.*')"
+        )
         return
     name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
     plan, strategy = distribute.plan_and_strategy()
-    config = PretrainingConfig(model_size="base", vocab_size=vocab_size, generator_hidden_size=0.33333,
-                               max_seq_length=128, train_batch_size=batch, num_warmup_steps=10, cls_token_id=2,
-                               sep_token_id=3, mask_token_id=4)
+    config = PretrainingConfig(
+        model_size="base",
+        vocab_size=vocab_size,
+        generator_hidden_size=0.33333,
+        max_seq_length=128,
+        train_batch_size=batch,
+        num_warmup_steps=10,
+        cls_token_id=2,
+        sep_token_id=3,
+        mask_token_id=4,
+    )
     trainer = Pretrainer(config, strategy, plan.compute_dtype, jit_compile=True)
 
     def random_batch(_):
         ids = tf.random.uniform([128], 5, vocab_size, tf.int32)
-        return {"input_ids": tf.concat([[2], ids[1:-1], [3]], 0), "input_mask": tf.ones([128], tf.int32),
-                "segment_ids": tf.zeros([128], tf.int32)}
+        return {
+            "input_ids": tf.concat([[2], ids[1:-1], [3]], 0),
+            "input_mask": tf.ones([128], tf.int32),
+            "segment_ids": tf.zeros([128], tf.int32),
+        }
 
     per_replica = batch // strategy.num_replicas_in_sync
     dataset = strategy.distribute_datasets_from_function(
-        lambda _: tf.data.Dataset.range(1).repeat().map(random_batch).batch(per_replica, drop_remainder=True)
-        .prefetch(8))
+        lambda _: tf.data.Dataset.range(1)
+        .repeat()
+        .map(random_batch)
+        .batch(per_replica, drop_remainder=True)
+        .prefetch(8)
+    )
     iterator = iter(dataset)
     trainer.train_loop(iterator, tf.constant(2))["total_loss"].numpy()
     start = time.perf_counter()
@@ -218,9 +288,11 @@ def bench_gpu(vocab_size, batch, steps):
     rate = steps * batch / (time.perf_counter() - start)
     flops = train_flops_per_example(config, 128) * rate
     peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
-    print(f"\nELECTRA-base on {len(gpus)} x {name} ({plan.kind} strategy, {plan.compute_dtype}), batch {batch} x 128: "
-          f"{rate:.0f} examples/s, {flops / 1e12:.1f} model TFLOP/s"
-          + (f", MFU {flops / (peak * 1e12 * len(gpus)):.1%} of {peak:.0f} TFLOP/s bf16 peak per GPU" if peak else ""))
+    print(
+        f"\nELECTRA-base on {len(gpus)} x {name} ({plan.kind} strategy, {plan.compute_dtype}), batch {batch} x 128: "
+        f"{rate:.0f} examples/s, {flops / 1e12:.1f} model TFLOP/s"
+        + (f", MFU {flops / (peak * 1e12 * len(gpus)):.1%} of {peak:.0f} TFLOP/s bf16 peak per GPU" if peak else "")
+    )
 
 
 def main():
@@ -234,7 +306,7 @@ def main():
     parser.add_argument("--gpu-batch", type=int, default=256)
     args = parser.parse_args()
 
-    from plm.pretraining_data import load_tokenizer
+    from plm.vocab import load_tokenizer
     from tests import tiny
 
     texts = korean_texts(args.texts)

@@ -16,35 +16,36 @@ transaction commits.
 Undo reverses a whole batch by writing new rows that point back (`reverts`);
 rows whose review has changed since are left as they are and reported.
 
-On PostgreSQL a move is one statement (`move_in_one_statement`): an UPDATE of
-the queue items whose WHERE locks them first (SELECT ... ORDER BY id FOR
-UPDATE, evaluated once), whose RETURNING feeds the INSERT of the audit rows and
-the UPDATE of the reviews' visibility (data-modifying CTEs); only the review
-ids come back to Python. A 10,000-review threshold blind builds no model
-instance. Elsewhere (SQLite, in the unit tests) the same move is a few ORM
-statements (`move_portably`); the queue tests run on both.
+How a move reaches the database is the engine's business (`moderation.db`: one
+statement of data-modifying CTEs on PostgreSQL, a few ORM statements elsewhere);
+this module holds the rules: which rows, from which status to which, who may,
+what the audit rows say. The queue tests run on both engines.
 """
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core import signing
-from django.core.exceptions import EmptyResultSet
-from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext, ngettext
 
-from . import queue
-from .models import Action, Check, QueueItem, Review
+from . import db, queue
+from .db import Move
+from .models import Action, Check, QueueItem, Review, ThresholdConfirmation
 
 OPEN, BLINDED, KEPT = QueueItem.Status.OPEN, QueueItem.Status.BLINDED, QueueItem.Status.KEPT
 THRESHOLD_SALT = "moderation.threshold-blind"
 THRESHOLD_MAX_AGE = 3600  # seconds a threshold confirmation stays valid
 SAMPLE_SIZE = 5
-ACTION_BATCH = 2000
 
 
 class ActionError(ValueError):
@@ -61,17 +62,25 @@ class Result:
     skipped: int = 0
 
     @property
-    def message(self):
-        verb = {"blind": "Blinded", "keep": "Kept", "unblind": "Unblinded", "undo": "Reverted"}[self.kind]
-        noun = "review" if self.changed == 1 else "reviews"
-        text = f"{verb} {self.changed:,} {noun}."
+    def message(self) -> str:
+        # In the active language: the reviewer's on the pages, English on the API unless asked (hwadmin/i18n.py).
+        n = self.changed
+        text = {
+            "blind": ngettext("Blinded %(n)s review.", "Blinded %(n)s reviews.", n),
+            "keep": ngettext("Kept %(n)s review.", "Kept %(n)s reviews.", n),
+            "unblind": ngettext("Unblinded %(n)s review.", "Unblinded %(n)s reviews.", n),
+            "undo": ngettext("Reverted %(n)s review.", "Reverted %(n)s reviews.", n),
+        }[self.kind] % {"n": f"{n:,}"}
         if self.asked > self.changed:
-            rest = self.asked - self.changed
-            why = "had changed since" if self.kind == "undo" else "were already decided or hidden"
-            text += f" {rest:,} of the {self.asked:,} {why}; they were left as they are."
+            counts = {"rest": f"{self.asked - self.changed:,}", "asked": f"{self.asked:,}"}
+            if self.kind == "undo":
+                why = gettext("%(rest)s of the %(asked)s had changed since; they were left as they are.")
+            else:
+                why = gettext("%(rest)s of the %(asked)s were already decided or hidden; they were left as they are.")
+            text += " " + why % counts
         return text
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return {
             "action": self.kind,
             "batch": str(self.batch),
@@ -82,7 +91,7 @@ class Result:
         }
 
 
-def kind_of_move(before, after):
+def kind_of_move(before: str, after: str) -> Action.Kind:
     if after == BLINDED:
         return Action.Kind.BLIND
     if before == BLINDED:
@@ -100,7 +109,7 @@ DEFAULT_MOVES = {
 }
 
 
-def move_of(action):
+def move_of(action: Action) -> tuple[str, str]:
     """(status before, status after) of the queue item this action changed."""
     if action.reverts_id is None:
         return DEFAULT_MOVES[action.kind]
@@ -108,7 +117,19 @@ def move_of(action):
     return after, before
 
 
-def move(user, check_id, items, before, after, *, batch, reason="", note="", threshold=None, reverts=None):
+def move(
+    user: AbstractBaseUser | None,
+    check_id: int,
+    items: QuerySet[QueueItem],
+    before: str,
+    after: str,
+    *,
+    batch: uuid.UUID,
+    reason: str = "",
+    note: str = "",
+    threshold: float | None = None,
+    reverts: Mapping[int, Action | int] | None = None,
+) -> list[int]:
     """Move these queue items of one check from `before` to `after`; log each real change.
 
     `items` is a QueueItem queryset; only rows still in `before` under the lock
@@ -130,172 +151,14 @@ def move(user, check_id, items, before, after, *, batch, reason="", note="", thr
     )
     # The rows to change, locked in id order (two movers never deadlock) and re-read under the lock:
     # a row another transaction moved first no longer matches `status=before` and is left out.
-    locked = (
-        items.filter(moderation_check_id=check_id, status=before)
-        .select_for_update(of=("self",))
-        .order_by("pk")
-    )
-    if connection.vendor == "postgresql":
-        review_ids, changed = move_in_one_statement(change, locked)
-    else:
-        review_ids, changed = move_portably(change, locked)
+    locked = items.filter(moderation_check_id=check_id, status=before).select_for_update(of=("self",)).order_by("pk")
+    review_ids, changed = db.engine().apply_move(change, locked)
     if changed and settings.HWADMIN["WEBHOOK_URL"]:
         notify_after_commit(change.visibility, changed, batch, check_id)
     return review_ids
 
 
-@dataclass
-class Move:
-    """One move of queue items, with what its audit rows record."""
-
-    user_id: int | None
-    check_id: int
-    before: str
-    after: str
-    kind: str
-    batch: uuid.UUID
-    reason: str
-    note: str
-    threshold: float | None
-    reverts: dict
-    now: object
-
-    @property
-    def decided(self):
-        """(decided_by id, decided_at) of the moved items: cleared when they reopen."""
-        return (None, None) if self.after == OPEN else (self.user_id, self.now)
-
-    @property
-    def visibility(self):
-        """The visibility the moved reviews get (None: unchanged)."""
-        if self.after == BLINDED:
-            return Review.Visibility.BLINDED
-        if self.before == BLINDED:
-            return Review.Visibility.VISIBLE
-        return None
-
-
-def move_in_one_statement(change, locked):
-    """PostgreSQL: lock, move, log and show/hide in one statement (data-modifying CTEs).
-
-    The ARRAY(...) initplan locks the rows (FOR UPDATE, in id order) before the
-    UPDATE changes exactly those rows; its RETURNING feeds the audit INSERT and
-    the reviews' UPDATE, so no row travels to Python and back. Returns (ids of
-    the reviews moved, ids of the reviews whose visibility changed), ascending.
-
-    The UPDATE does not test the status again on purpose: FOR UPDATE waits for a
-    row another transaction is moving, re-reads it and drops it if it is no longer
-    in `before` (READ COMMITTED re-check), so the lock alone keeps two overlapping
-    moves from both changing and logging a review (tests/queue/test_concurrency.py
-    fails without it).
-    """
-    try:
-        locked_sql, locked_params = locked.values_list("pk").query.get_compiler(using=locked.db).as_sql()
-    except EmptyResultSet:  # a filter that can match nothing (say, an empty list of ids)
-        return [], []
-    decided_by, decided_at = change.decided
-    params = [change.after, decided_by, decided_at, *locked_params]
-    sql = f"""
-        WITH moved AS (
-            UPDATE moderation_queueitem AS q
-            SET status = %s, held_by_id = NULL, held_until = NULL, decided_by_id = %s, decided_at = %s
-            WHERE q.id = ANY(ARRAY({locked_sql}))
-            RETURNING q.review_id, q.probability, q.classifier_id
-        ), logged AS (
-            INSERT INTO moderation_action (batch, review_id, check_id, kind, user_id, reason, note, probability,
-                                           classifier_id, threshold, reverts_id, created_at)
-            SELECT %s, m.review_id, %s, %s, %s, %s, %s, m.probability, m.classifier_id, %s, r.action_id, %s
-            FROM moved AS m
-            LEFT JOIN unnest(%s::bigint[], %s::bigint[]) AS r (review_id, action_id) ON r.review_id = m.review_id
-            ORDER BY m.review_id
-        )"""
-    params += [
-        change.batch, change.check_id, change.kind, change.user_id, change.reason, change.note, change.threshold,
-        change.now, list(change.reverts), list(change.reverts.values()),
-    ]
-    visibility = change.visibility
-    if visibility is None:
-        sql += ", shown AS (SELECT NULL::bigint AS id WHERE false)"
-    else:
-        sql += """, shown AS (
-            UPDATE moderation_review AS r SET visibility = %s, updated_at = %s
-            WHERE r.id = ANY(ARRAY(SELECT review_id FROM moved)) AND r.visibility <> %s"""
-        params += [visibility, change.now, visibility]
-        if visibility == Review.Visibility.VISIBLE:
-            # Still hidden while another check keeps it blinded (this statement still sees
-            # the moved items as they were, so this check's own items are left out).
-            sql += """
-              AND NOT EXISTS (SELECT 1 FROM moderation_queueitem AS o
-                              WHERE o.review_id = r.id AND o.status = %s AND o.check_id <> %s)"""
-            params += [BLINDED, change.check_id]
-        sql += """
-            RETURNING r.id
-        )"""
-    sql += """
-        SELECT ARRAY(SELECT review_id FROM moved ORDER BY review_id), ARRAY(SELECT id FROM shown ORDER BY id)"""
-    with connection.cursor() as cursor:
-        # The planner's cost for thousands of rows passes jit_above_cost, and compiling the
-        # statement would take longer (50-100 ms) than the expressions it speeds up.
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute(sql, params)
-        review_ids, changed = cursor.fetchone()
-    return review_ids, changed
-
-
-def move_portably(change, locked):
-    """Any database (SQLite in the unit tests): the same move in a few ORM statements."""
-    rows = list(locked.values_list("pk", "review_id", "probability", "classifier_id"))
-    if not rows:
-        return [], []
-    item_ids = [row[0] for row in rows]
-    decided_by, decided_at = change.decided
-    for start in range(0, len(item_ids), ACTION_BATCH):
-        QueueItem.objects.filter(pk__in=item_ids[start : start + ACTION_BATCH], status=change.before).update(
-            status=change.after, held_by=None, held_until=None, decided_by_id=decided_by, decided_at=decided_at
-        )
-    Action.objects.bulk_create(
-        [
-            Action(
-                batch=change.batch,
-                review_id=review_id,
-                moderation_check_id=change.check_id,
-                kind=change.kind,
-                user_id=change.user_id,
-                reason=change.reason,
-                note=change.note,
-                probability=probability,
-                classifier_id=classifier_id,
-                threshold=change.threshold,
-                reverts_id=change.reverts.get(review_id),
-                created_at=change.now,
-            )
-            for _, review_id, probability, classifier_id in sorted(rows, key=lambda row: row[1])
-        ],
-        batch_size=ACTION_BATCH,
-    )
-    review_ids = sorted(row[1] for row in rows)
-    changed = []
-    if change.visibility is not None:
-        changed = set_visibility(review_ids, change.visibility, change.now)
-    return review_ids, changed
-
-
-def set_visibility(review_ids, visibility, now=None):
-    """Show or hide these reviews (those not already so); returns the ids of those that changed, ascending."""
-    now = now or timezone.now()
-    changed = []
-    for start in range(0, len(review_ids), ACTION_BATCH):
-        part = Review.objects.filter(pk__in=review_ids[start : start + ACTION_BATCH]).exclude(visibility=visibility)
-        if visibility == Review.Visibility.VISIBLE:
-            # Still hidden while another check keeps it blinded.
-            part = part.exclude(queue_items__status=BLINDED)
-        ids = list(part.select_for_update().order_by("pk").values_list("pk", flat=True))
-        Review.objects.filter(pk__in=ids).update(visibility=visibility, updated_at=now)
-        changed.extend(ids)
-    return changed
-
-
-def notify_after_commit(visibility, changed, batch, check_id):
+def notify_after_commit(visibility: str | None, changed: Sequence[int], batch: uuid.UUID, check_id: int) -> None:
     """Tell the client app, once the transaction has committed, which reviews it must hide or show."""
     from .webhooks import notify_visibility
 
@@ -303,23 +166,31 @@ def notify_after_commit(visibility, changed, batch, check_id):
     transaction.on_commit(lambda: notify_visibility(event, changed, batch, check_id))
 
 
-def require_reason(check, reason):
+def require_reason(check: Check, reason: str) -> None:
     reasons = list(check.reasons or [])
     if reasons and not reason:
-        raise ActionError(f"choose a reason for blinding under '{check.code}': one of {reasons}")
+        raise ActionError(
+            gettext("choose a reason for blinding under '%(check)s': one of %(reasons)s")
+            % {"check": check.code, "reasons": reasons}
+        )
     if reasons and reason not in reasons:
-        raise ActionError(f"{reason!r} is not a reason of check '{check.code}'; choose one of {reasons}")
+        raise ActionError(
+            gettext("%(reason)r is not a reason of check '%(check)s'; choose one of %(reasons)s")
+            % {"reason": reason, "check": check.code, "reasons": reasons}
+        )
 
 
-def selected(review_ids):
+def selected(review_ids: Iterable[int | str]) -> list[int]:
     ids = sorted({int(pk) for pk in review_ids})
     if not ids:
-        raise ActionError("select at least one review")
+        raise ActionError(gettext("select at least one review"))
     return ids
 
 
 @transaction.atomic
-def blind(user, check, review_ids, reason="", note=""):
+def blind(
+    user: AbstractBaseUser, check: Check, review_ids: Iterable[int | str], reason: str = "", note: str = ""
+) -> Result:
     """Blind the selected open reviews of this check."""
     require_reason(check, reason)
     ids = selected(review_ids)
@@ -330,7 +201,7 @@ def blind(user, check, review_ids, reason="", note=""):
 
 
 @transaction.atomic
-def keep(user, check, review_ids, note=""):
+def keep(user: AbstractBaseUser, check: Check, review_ids: Iterable[int | str], note: str = "") -> Result:
     """Keep the selected open reviews: not a violation; they leave the queue."""
     ids = selected(review_ids)
     batch = uuid.uuid4()
@@ -339,7 +210,7 @@ def keep(user, check, review_ids, note=""):
 
 
 @transaction.atomic
-def unblind(user, check, review_ids, note=""):
+def unblind(user: AbstractBaseUser, check: Check, review_ids: Iterable[int | str], note: str = "") -> Result:
     """Show blinded reviews again: the reviewer decided they break no rule (their items become kept)."""
     ids = selected(review_ids)
     batch = uuid.uuid4()
@@ -348,17 +219,17 @@ def unblind(user, check, review_ids, note=""):
 
 
 @transaction.atomic
-def undo(user, batch, note=""):
+def undo(user: AbstractBaseUser, batch: uuid.UUID | str, note: str = "") -> Result:
     """Reverse every row of a batch that is not reversed yet and whose review has not changed since."""
     try:
         batch = uuid.UUID(str(batch))
     except ValueError:
-        raise ActionError(f"{batch!r} is not a batch id; copy one from the audit page") from None
-    rows = list(
-        Action.objects.filter(batch=batch).select_related("reverts__reverts__reverts").order_by("pk")
-    )
+        raise ActionError(
+            gettext("%(batch)r is not a batch id; copy one from the audit page") % {"batch": batch}
+        ) from None
+    rows = list(Action.objects.filter(batch=batch).select_related("reverts__reverts__reverts").order_by("pk"))
     if not rows:
-        raise ActionError(f"no action has batch id {batch}; pick one from the audit page")
+        raise ActionError(gettext("no action has batch id %(batch)s; pick one from the audit page") % {"batch": batch})
     done = set(Action.objects.filter(reverts__in=[row.pk for row in rows]).values_list("reverts_id", flat=True))
     groups = defaultdict(dict)
     for row in rows:
@@ -373,13 +244,20 @@ def undo(user, batch, note=""):
             continue
         items = QueueItem.objects.filter(review_id__in=list(by_review))
         changed += move(
-            user, check_id, items, now_status, back_to,
-            batch=new_batch, reason=f"undo of {batch}", note=note, reverts=by_review,
+            user,
+            check_id,
+            items,
+            now_status,
+            back_to,
+            batch=new_batch,
+            reason=f"undo of {batch}",
+            note=note,
+            reverts=by_review,
         )
     return Result("undo", new_batch, len(rows), len(changed), changed)
 
 
-def last_batch(user, lookback=50):
+def last_batch(user: AbstractBaseUser, lookback: int = 50) -> uuid.UUID | None:
     """This reviewer's latest batch that is not an undo and has not been undone (None if there is none)."""
     before = None
     for _ in range(lookback):
@@ -403,25 +281,45 @@ class Preview:
     count: int
     sample: list
     token: str
+    batch: uuid.UUID | None = None  # the batch id the confirmation's audit rows will carry
 
 
-def threshold_scope(check, threshold, filters, max_item_id, as_of):
+def threshold_scope(
+    check: Check, threshold: float, filters: Mapping[str, Any] | None, max_item_id: int | None, as_of: datetime
+) -> QuerySet[QueueItem]:
     """The reviews a threshold blind covers: those it showed, not those scored since."""
     queryset = queue.apply_filters(queue.open_items(check, filters, visibility_subquery=True), {"p_min": threshold})
     return queryset.filter(pk__lte=max_item_id or 0, scored_at__lte=as_of)
 
 
-def preview_threshold(check, threshold, filters=None, sample_size=SAMPLE_SIZE):
-    """How many open reviews "blind all >= threshold" would blind, a few of them, and a confirmation token."""
+def preview_threshold(
+    check: Check,
+    threshold: float,
+    filters: Mapping[str, Any] | None = None,
+    sample_size: int = SAMPLE_SIZE,
+    *,
+    user: AbstractBaseUser | AnonymousUser,
+) -> Preview:
+    """How many open reviews "blind all >= threshold" would blind, a few of them, and a confirmation token.
+
+    The token is signed and names the reviewer who previewed (only they may confirm it), the check,
+    and a fresh batch id: the confirmation's audit rows carry that batch, so a token whose batch is
+    already in the audit trail has been used and is refused (even after an undo).
+    """
     threshold = float(threshold)
     if not 0.0 <= threshold <= 1.0:
-        raise ActionError(f"the threshold must be a probability from 0 to 1, not {threshold}")
+        raise ActionError(
+            gettext("the threshold must be a probability from 0 to 1, not %(threshold)s") % {"threshold": threshold}
+        )
+    if getattr(user, "pk", None) is None:
+        raise ActionError(gettext("a threshold blind is previewed by a logged-in reviewer"))
     filters = dict(filters or {})
     as_of = timezone.now()
     max_item_id = QueueItem.objects.aggregate(top=Max("pk"))["top"] or 0
     scope = threshold_scope(check, threshold, filters, max_item_id, as_of)
     count = scope.count()
     sample = list(scope.select_related("review", "review__product", "classifier")[:sample_size])
+    batch = uuid.uuid4()
     token = signing.dumps(
         {
             "check": check.code,
@@ -430,31 +328,91 @@ def preview_threshold(check, threshold, filters=None, sample_size=SAMPLE_SIZE):
             "max_item_id": max_item_id,
             "as_of": as_of.isoformat(),
             "count": count,
+            "user": user.pk,
+            "batch": str(batch),
         },
         salt=THRESHOLD_SALT,
     )
-    return Preview(check, threshold, filters, count, sample, token)
+    return Preview(check, threshold, filters, count, sample, token, batch)
 
 
-def read_confirmation(token):
+def read_confirmation(token: str) -> dict[str, Any]:
     try:
-        return signing.loads(token, salt=THRESHOLD_SALT, max_age=THRESHOLD_MAX_AGE)
+        plan = signing.loads(token, salt=THRESHOLD_SALT, max_age=THRESHOLD_MAX_AGE)
     except signing.SignatureExpired:
-        raise ActionError("this confirmation is more than an hour old; preview the threshold blind again")
+        raise ActionError(
+            gettext("this confirmation is more than an hour old; preview the threshold blind again")
+        ) from None
     except signing.BadSignature:
-        raise ActionError("the confirmation token is not valid; preview the threshold blind again")
+        raise ActionError(gettext("the confirmation token is not valid; preview the threshold blind again")) from None
+    if not isinstance(plan, dict) or "user" not in plan or "batch" not in plan:
+        # Signed, but from before tokens named their reviewer and batch.
+        raise ActionError(gettext("the confirmation token is from an older preview; preview the threshold blind again"))
+    return plan
+
+
+def lock_confirmation(batch: uuid.UUID) -> None:
+    """Serialise confirmations of one token until the transaction ends."""
+    db.engine().lock_batch(batch)
 
 
 @transaction.atomic
-def blind_above(user, token, reason="", note=""):
-    """Blind the open reviews a threshold preview counted (and no review scored after it)."""
+def blind_above(
+    user: AbstractBaseUser | AnonymousUser,
+    token: str,
+    reason: str = "",
+    note: str = "",
+    *,
+    check: Check | str | None = None,
+) -> Result:
+    """Blind the open reviews a threshold preview counted (and no review scored after it).
+
+    `token` is the preview's confirmation token; `check` is the check the request names (the page's
+    URL, the API's "check"), if any. Refused with an ActionError, changing nothing: a token previewed
+    by another reviewer, a token for another check, a token already used (its batch is in the audit
+    trail, whether or not it was undone since), an expired or forged one.
+    """
     plan = read_confirmation(token)
+    if plan["user"] != getattr(user, "pk", None):
+        raise ActionError(
+            gettext(
+                "the confirmation token belongs to another reviewer's preview; preview the threshold blind yourself"
+            )
+        )
+    code = getattr(check, "code", check)
+    if code and code != plan["check"]:
+        raise ActionError(
+            gettext(
+                "the confirmation token is for check '%(token_check)s', not '%(check)s'; preview the threshold blind again"
+            )
+            % {"token_check": plan["check"], "check": code}
+        )
+    try:
+        batch = uuid.UUID(str(plan["batch"]))
+    except ValueError:
+        raise ActionError(gettext("the confirmation token is not valid; preview the threshold blind again")) from None
+    lock_confirmation(batch)
+    try:
+        with transaction.atomic():  # a savepoint: the duplicate key is an answer, not a broken transaction
+            ThresholdConfirmation.objects.create(batch=batch, user=user if getattr(user, "pk", None) else None)
+        used = Action.objects.filter(batch=batch).exists()
+    except IntegrityError:
+        used = True
+    if used:
+        raise ActionError(
+            gettext(
+                "the confirmation token was already used (batch %(batch)s); a confirmation blinds once, even after "
+                "an undo: preview the threshold blind again"
+            )
+            % {"batch": batch}
+        )
     check = Check.objects.filter(code=plan["check"]).first()
     if check is None:
-        raise ActionError(f"check '{plan['check']}' no longer exists")
+        raise ActionError(gettext("check '%(check)s' no longer exists") % {"check": plan["check"]})
     require_reason(check, reason)
-    scope = threshold_scope(check, plan["threshold"], plan["filters"], plan["max_item_id"], parse_datetime(plan["as_of"]))
-    batch = uuid.uuid4()
+    scope = threshold_scope(
+        check, plan["threshold"], plan["filters"], plan["max_item_id"], parse_datetime(plan["as_of"])
+    )
     changed = move(
         user, check.pk, scope, OPEN, BLINDED, batch=batch, reason=reason, note=note, threshold=plan["threshold"]
     )

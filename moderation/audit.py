@@ -1,13 +1,30 @@
 """The audit trail: every Action row, filtered for the audit page, the API and the CSV export."""
 
-from datetime import timedelta
+import csv
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.utils import timezone
 
 from .models import Action
 from .queue import day_start
 
 CSV_HEADER = [
-    "created_at", "batch", "kind", "reviewer", "check", "review_id", "review_source", "review_external_id",
-    "reason", "note", "probability", "classifier", "threshold", "reverts",
+    "created_at",
+    "batch",
+    "kind",
+    "reviewer",
+    "check",
+    "review_id",
+    "review_source",
+    "review_external_id",
+    "reason",
+    "note",
+    "probability",
+    "classifier",
+    "threshold",
+    "reverts",
 ]
 
 
@@ -61,6 +78,90 @@ def _csv_values(action):
         "" if action.threshold is None else action.threshold,
         action.reverts_id or "",
     ]
+
+
+class ExportRefused(ValueError):
+    """The CSV export is too large or its range is wrong; the message says how to narrow it."""
+
+
+@dataclass
+class Export:
+    """A bounded CSV export: the filters it runs with (dates filled in), its size and its file name."""
+
+    filters: dict
+    date_from: date | None
+    date_to: date | None
+    defaulted: bool  # no date range was given: the last AUDIT_EXPORT_MAX_DAYS days
+    rows: int
+    max_rows: int
+
+    @property
+    def range_text(self):
+        if self.date_from is None:
+            return f"batch {self.filters['batch']} (all dates)"
+        text = f"{self.date_from.isoformat()}..{self.date_to.isoformat()}"
+        if self.defaulted:
+            days = (self.date_to - self.date_from).days + 1
+            text += f" (default: the last {days} days; send date_from and date_to for another range)"
+        return text
+
+    @property
+    def filename(self):
+        if self.date_from is None:
+            return f"hwadmin-audit-batch-{self.filters['batch']}.csv"
+        name = f"hwadmin-audit-{self.date_from.isoformat()}_{self.date_to.isoformat()}"
+        if self.defaulted:
+            name += f"-last-{(self.date_to - self.date_from).days + 1}-days"
+        return name + ".csv"
+
+
+def plan_export(filters=None, today=None):
+    """Bound a CSV export of the audit trail, or refuse it (ExportRefused) before a byte is sent.
+
+    Without a date range the export covers the last HWADMIN_AUDIT_EXPORT_MAX_DAYS days, ending today;
+    a missing end is today, a missing start is that many days before the end. A range wider than
+    that, or one holding more than HWADMIN_AUDIT_EXPORT_MAX_ROWS rows, is refused. A batch filter
+    alone bounds the export by itself (no date range is added), the row cap still holds.
+    """
+    f = dict(filters or {})
+    max_days = settings.HWADMIN["AUDIT_EXPORT_MAX_DAYS"]
+    max_rows = settings.HWADMIN["AUDIT_EXPORT_MAX_ROWS"]
+    date_from, date_to = f.get("date_from"), f.get("date_to")
+    defaulted = not date_from and not date_to
+    if not (defaulted and f.get("batch")):
+        date_to = date_to or max(timezone.localdate() if today is None else today, date_from or date.min)
+        date_from = date_from or date.fromordinal(max(1, date_to.toordinal() - max_days + 1))
+        if date_from > date_to:
+            raise ExportRefused(f"date_from {date_from.isoformat()} is after date_to {date_to.isoformat()}")
+        days = (date_to - date_from).days + 1
+        if days > max_days:
+            raise ExportRefused(
+                f"the date range {date_from.isoformat()}..{date_to.isoformat()} spans {days:,} days, more than "
+                f"the {max_days:,} one export may cover (HWADMIN_AUDIT_EXPORT_MAX_DAYS); narrow the date range"
+            )
+        f.update(date_from=date_from, date_to=date_to)
+    else:
+        defaulted = False
+    rows = actions(f).count()
+    if rows > max_rows:
+        raise ExportRefused(
+            f"the export would hold {rows:,} rows, more than the {max_rows:,} one export may hold "
+            "(HWADMIN_AUDIT_EXPORT_MAX_ROWS); narrow the date range or add filters"
+        )
+    return Export(f, f.get("date_from"), f.get("date_to"), defaulted, rows, max_rows)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def csv_lines(export):
+    """The export's CSV, a line at a time (streamed; never more than its row cap)."""
+    writer = csv.writer(_Echo())
+    yield "\ufeff" + writer.writerow(CSV_HEADER)
+    for action in actions(export.filters)[: export.max_rows].iterator(chunk_size=2000):
+        yield writer.writerow(csv_row(action))
 
 
 def reverted_batches(batches):

@@ -2,12 +2,12 @@
 
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, Value, When
 from django.db.models.functions import TruncDate
-from django.core.cache import cache
 from django.utils import timezone
 
-from .models import Action, QueueItem, Review
+from .models import Action, QueueItem, Review, WebhookDelivery
 
 QUEUE_LEVELS = (0.5, 0.9, 0.99)
 HISTOGRAM_BINS = 20
@@ -186,7 +186,26 @@ def summary(check):
     }
 
 
+def webhook_health():
+    """Dead webhook deliveries (count and the newest), pending ones, and configuration problems."""
+    from .webhooks import configuration_problems
+
+    counts = WebhookDelivery.objects.aggregate(
+        dead=Count("pk", filter=Q(status=WebhookDelivery.Status.DEAD)),
+        pending=Count("pk", filter=Q(status=WebhookDelivery.Status.PENDING)),
+    )
+    newest = (
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.DEAD)
+        .order_by("-updated_at")
+        .only("id", "event", "last_error", "last_status_code", "attempts", "updated_at")
+        .first()
+    )
+    return {**counts, "newest_dead": newest, "problems": configuration_problems()}
+
 
 def cached_summary(check, seconds=CACHE_SECONDS):
-    """The summary, recomputed at most once a minute (it counts millions of rows)."""
-    return cache.get_or_set(f"moderation.dashboard.{check.pk}", lambda: summary(check), seconds)
+    """The summary, recomputed at most once a minute (it counts millions of rows); webhook health is always fresh."""
+    return {
+        **cache.get_or_set(f"moderation.dashboard.{check.pk}", lambda: summary(check), seconds),
+        "webhooks": webhook_health(),
+    }

@@ -7,25 +7,28 @@ stands).
 """
 
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import serializers
 
+from . import metrics
 from .models import Product, QueueItem, Review, Score
 
 REVIEW_FIELDS = ("product", "author_ref", "rating", "good_text", "bad_text", "written_at")
 
 
-def check_text_length(value):
+def check_text_length(value: str) -> None:
     limit = settings.HWADMIN["MAX_TEXT_CHARS"]
     if len(value) > limit:
         raise serializers.ValidationError(f"is {len(value)} characters long; the limit is {limit}")
 
 
-def reject_invalid_unicode(value):
+def reject_invalid_unicode(value: str) -> None:
     """Refuse lone surrogates (valid JSON escapes, but not storable text)."""
     try:
         value.encode("utf-8")
@@ -41,11 +44,11 @@ class TextField(serializers.CharField):
 
     default_error_messages = {"invalid": "must be a string, not {kind}"}
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.validators.append(reject_invalid_unicode)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> str:
         if not isinstance(data, str):
             self.fail("invalid", kind=type(data).__name__)
         return super().to_internal_value(data)
@@ -54,7 +57,7 @@ class TextField(serializers.CharField):
 class StrictIntegerField(serializers.IntegerField):
     """An integer that must arrive as a JSON number or digits, never a bool or 4.5."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> int:
         if isinstance(data, bool) or (isinstance(data, float) and not data.is_integer()):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -85,7 +88,14 @@ class ReviewInSerializer(serializers.Serializer):
     )
     written_at = serializers.DateTimeField()
 
-    def validate(self, attrs):
+    def validate_written_at(self, value):
+        from .forms import MAX_DATE, MIN_DATE  # the bounds every date filter uses
+
+        if not MIN_DATE <= value.date() <= MAX_DATE:
+            raise serializers.ValidationError(f"must lie between {MIN_DATE} and {MAX_DATE}")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs["good_text"].strip() and not attrs["bad_text"].strip():
             raise serializers.ValidationError(
                 {"good_text": "good_text and bad_text are both empty: a review needs some text"}
@@ -93,7 +103,7 @@ class ReviewInSerializer(serializers.Serializer):
         return attrs
 
 
-def flatten_errors(detail, prefix=""):
+def flatten_errors(detail: object, prefix: str = "") -> dict[str, list[str]]:
     """{'product': {'name': ['too long']}} -> {'product.name': ['too long']}."""
     if isinstance(detail, dict):
         flat = {}
@@ -115,7 +125,7 @@ class Validated:
     errors: list = field(default_factory=list)  # {"index": i, "field": name, "message": text}
 
 
-def validate_reviews(raw_items):
+def validate_reviews(raw_items: Iterable[object]) -> Validated:
     """Validate a list of review dicts; report every bad item by index and field."""
     result = Validated()
     known = set(ReviewInSerializer().fields)
@@ -161,11 +171,11 @@ class Stored:
     unchanged: list = field(default_factory=list)
     rescore: list = field(default_factory=list)  # ids whose text is new or changed
 
-    def summary(self):
+    def summary(self) -> dict[str, int]:
         return {"created": len(self.created), "updated": len(self.updated), "unchanged": len(self.unchanged)}
 
 
-def upsert_products(items):
+def upsert_products(items: Iterable[Mapping[str, Any]]) -> dict[str, Product]:
     """Upsert the products the items name; return {external_id: Product}."""
     by_id = {}
     for item in items:
@@ -190,7 +200,7 @@ def upsert_products(items):
     return {p.external_id: p for p in Product.objects.filter(external_id__in=by_id)}
 
 
-def store_reviews(items):
+def store_reviews(items: Sequence[Mapping[str, Any]]) -> Stored:
     """Upsert validated items in one transaction; queue scoring on commit.
 
     Two requests carrying the same new review at the same moment both find it
@@ -206,7 +216,7 @@ def store_reviews(items):
 
 
 @transaction.atomic
-def upsert_reviews(items):
+def upsert_reviews(items: Sequence[Mapping[str, Any]]) -> Stored:
     result = Stored()
     if not items:
         return result
@@ -255,13 +265,14 @@ def upsert_reviews(items):
 
         ids = sorted(result.rescore)
         transaction.on_commit(lambda: queue_scoring(ids))
+    transaction.on_commit(lambda: metrics.record_ingest(result))  # /metrics: hwadmin_ingest_reviews_total
     return result
 
 
 TEXT_CHANGED = "text changed"
 
 
-def forget_scores(review_ids):
+def forget_scores(review_ids: Sequence[int]) -> None:
     """A review's text changed: its scores, its undecided queue rows and its "keep" decisions are stale.
 
     A kept (or unblinded) review's queue item is reopened under every check, with an audit row

@@ -47,9 +47,11 @@ class Review(models.Model):
     written_at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    visibility = models.CharField(
-        max_length=10, choices=Visibility.choices, default=Visibility.VISIBLE
-    )
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.VISIBLE)
+    # Raised by one (atomically) each time the client app is told of this review's visibility;
+    # sent as "sequence" so that the app keeps the newest state (moderation/webhooks.py).
+    # (db_default too: raw-SQL inserts such as benchmarks/queue_page.py's need not name it)
+    webhook_sequence = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         constraints = [
@@ -95,18 +97,28 @@ class Check(models.Model):
         return self.classifiers.filter(is_active=True).first()
 
 
-class Classifier(models.Model):
-    """A registered HuggingFace model directory that scores one check."""
+class RegisteredModel(models.Model):
+    """A registered model (a Classifier here, attributes' AttributeModel): where it lies, what it scored
+    at registration, and whether it is the active one (each model's constraint says among which). Abstract:
+    each keeps its own table."""
 
-    moderation_check = models.ForeignKey(
-        Check, on_delete=models.PROTECT, related_name="classifiers", db_column="check_id"
-    )
     name = models.CharField(max_length=200)
     path = models.CharField(max_length=1000)
     metrics = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=False)
     registered_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Classifier(RegisteredModel):
+    """A registered HuggingFace model directory that scores one check."""
+
+    moderation_check = models.ForeignKey(
+        Check, on_delete=models.PROTECT, related_name="classifiers", db_column="check_id"
+    )
 
     class Meta:
         constraints = [
@@ -122,18 +134,21 @@ class Classifier(models.Model):
 class Score(models.Model):
     # FK indexes that a composite index below already covers are left out: fewer indexes, faster writes.
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="scores", db_index=False)
-    moderation_check = models.ForeignKey(
-        Check, on_delete=models.CASCADE, related_name="scores", db_column="check_id"
-    )
+    moderation_check = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="scores", db_column="check_id")
     classifier = models.ForeignKey(Classifier, on_delete=models.CASCADE, related_name="scores", db_index=False)
     probability = models.FloatField()
     scored_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["review", "moderation_check", "classifier"], name="one_score_per_classifier"),
+            models.UniqueConstraint(
+                fields=["review", "moderation_check", "classifier"], name="one_score_per_classifier"
+            ),
         ]
         indexes = [models.Index(fields=["classifier", "review"], name="score_classifier_review")]
+
+    def __str__(self):
+        return f"review {self.review_id}: p={self.probability:.3f} (classifier {self.classifier_id})"
 
 
 class QueueItem(models.Model):
@@ -179,6 +194,9 @@ class QueueItem(models.Model):
         ]
         permissions = [("moderate_reviews", "Can work the reviewer queue: view, blind, keep and unblind")]
 
+    def __str__(self):
+        return f"review {self.review_id} under check {self.moderation_check_id}: {self.status}"
+
 
 class Action(models.Model):
     """One append-only audit row: who did what to which review, when and why.
@@ -206,9 +224,7 @@ class Action(models.Model):
     note = models.TextField(blank=True)
     # What the reviewer saw when deciding: the score and the model behind it.
     probability = models.FloatField(null=True, blank=True)
-    classifier = models.ForeignKey(
-        Classifier, null=True, blank=True, on_delete=models.PROTECT, related_name="actions"
-    )
+    classifier = models.ForeignKey(Classifier, null=True, blank=True, on_delete=models.PROTECT, related_name="actions")
     reverts = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reverted_by")
     # Set on the rows of a "blind all >= p" action: the threshold p. Null on
     # decisions a reviewer made review by review.
@@ -218,6 +234,9 @@ class Action(models.Model):
     class Meta:
         indexes = [models.Index(fields=["review", "created_at"], name="action_review_time")]
 
+    def __str__(self):
+        return f"{self.kind} review {self.review_id} (batch {self.batch})"
+
     def save(self, *args, **kwargs):
         if self.pk is not None and not self._state.adding:
             raise ValueError("Action rows are append-only; write a new row instead")
@@ -225,3 +244,46 @@ class Action(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Action rows are append-only and cannot be deleted")
+
+
+class WebhookDelivery(models.Model):
+    """One webhook delivery to the client app, kept until it is delivered or declared dead.
+
+    The id is the X-Hwadmin-Delivery header, the same on every retry and redelivery.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        DELIVERED = "delivered", "delivered"
+        DEAD = "dead", "failed (dead)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.CharField(max_length=50)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # POSTs tried since the delivery was (re)queued; dead after HWADMIN_WEBHOOK_MAX_ATTEMPTS.
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "updated_at"], name="webhook_delivery_status")]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self):
+        return f"{self.event} {self.id} ({self.status})"
+
+
+class ThresholdConfirmation(models.Model):
+    """A used threshold-blind confirmation token (its batch id): a token confirms once, even when its blind
+    changed nothing (every previewed review decided by others first) and so wrote no audit row."""
+
+    batch = models.UUIDField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    used_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"threshold confirmation {self.batch}"

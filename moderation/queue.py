@@ -15,50 +15,55 @@ rows are claimed with FOR UPDATE SKIP LOCKED). Holds end when the reviewer
 acts on the rows, opens another page, leaves the page, or times out.
 
 A page is read as plain rows (`Row`: the queue item's, review's, product's and
-classifier's fields in one query, no model instances). On PostgreSQL reading,
-locking and holding a page is one statement (`read_and_hold`); elsewhere
-(SQLite in the unit tests) it is a SELECT and an UPDATE in one transaction.
+classifier's fields in one query, no model instances). Reading, locking and
+holding a page is the engine's business (`moderation.db`: one statement on
+PostgreSQL, a SELECT and an UPDATE in one transaction elsewhere); this module
+holds the rules: which rows, in what order, held for how long.
 """
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
-from typing import NamedTuple
+from datetime import date, datetime, time, timedelta
+from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
-from django.core.exceptions import EmptyResultSet
-from django.db import connection, models, transaction
-from django.db.models import Case, OuterRef, Q, Subquery, Value, When
+from django.db import models, transaction
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from . import db
 from .models import Check, Product, QueueItem, Review
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 SUGGESTION_SECONDS = 300
 
+_M = TypeVar("_M", bound=models.Model)
+
 
 class CursorError(ValueError):
     pass
 
 
-def default_check():
+def default_check() -> Check | None:
     return Check.objects.order_by("position", "code").first()
 
 
-def hold_duration():
+def hold_duration() -> timedelta:
     return timedelta(minutes=settings.HWADMIN["HOLD_MINUTES"])
 
 
-def day_start(value):
+def day_start(value: str | date) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value).date()
     return timezone.make_aware(datetime.combine(value, time.min))
 
 
-def apply_filters(queryset, filters, prefix=""):
+def apply_filters(queryset: QuerySet[_M], filters: Mapping[str, Any] | None, prefix: str = "") -> QuerySet[_M]:
     """Narrow a QueueItem queryset (or, with prefix, a related one) by the queue filters."""
     f = filters or {}
     r = f"{prefix}review__"
@@ -85,7 +90,9 @@ def apply_filters(queryset, filters, prefix=""):
     return queryset
 
 
-def open_items(check, filters=None, *, visibility_subquery=False):
+def open_items(
+    check: Check, filters: Mapping[str, Any] | None = None, *, visibility_subquery: bool = False
+) -> QuerySet[QueueItem]:
     """Every undecided, visible review of this check that matches the filters, best first.
 
     With `visibility_subquery`, the review's visibility is read by a correlated
@@ -105,7 +112,9 @@ def open_items(check, filters=None, *, visibility_subquery=False):
     return apply_filters(queryset, filters).order_by("-probability", "-review_id")
 
 
-def not_held_by_others(queryset, user, now=None):
+def not_held_by_others(
+    queryset: QuerySet[QueueItem], user: AbstractBaseUser | AnonymousUser | None, now: datetime | None = None
+) -> QuerySet[QueueItem]:
     now = now or timezone.now()
     free = Q(held_until__isnull=True) | Q(held_until__lte=now)
     if user is not None and user.is_authenticated:
@@ -113,14 +122,18 @@ def not_held_by_others(queryset, user, now=None):
     return queryset.filter(free)
 
 
-def encode_cursor(item):
+def encode_cursor(item: "QueueItem | Row") -> str:
     return f"{item.probability!r}_{item.review_id}"
 
 
-def decode_cursor(cursor):
+def decode_cursor(cursor: str) -> tuple[float, int]:
+    from django.utils.translation import gettext
+
     from .forms import MAX_ID, whole_number
 
-    message = f"'after' must be a cursor such as 0.97_1234 (probability_reviewid), not {str(cursor)[:60]!r}"
+    message = gettext("'after' must be a cursor such as 0.97_1234 (probability_reviewid), not %(cursor)r") % {
+        "cursor": str(cursor)[:60]
+    }
     try:
         probability, review_id = cursor.rsplit("_", 1)
         probability = float(probability)
@@ -132,7 +145,7 @@ def decode_cursor(cursor):
     return probability, review_id
 
 
-def after_cursor(queryset, cursor):
+def after_cursor(queryset: QuerySet[QueueItem], cursor: str) -> QuerySet[QueueItem]:
     probability, review_id = decode_cursor(cursor)
     # `probability <= p` is implied by the rest; it lets the index scan start at the cursor
     # instead of reading (and filtering out) every row before it.
@@ -164,13 +177,25 @@ class Row(NamedTuple):
 
 # The columns of Row, in order, as one query (joins, no model instances).
 ROW_FIELDS = (
-    "pk", "review_id", "probability", "classifier_id", "classifier__name", "review__source", "review__external_id",
-    "review__good_text", "review__bad_text", "review__rating", "review__written_at", "review__product__external_id",
-    "review__product__name", "review__product__brand", "review__product__category",
+    "pk",
+    "review_id",
+    "probability",
+    "classifier_id",
+    "classifier__name",
+    "review__source",
+    "review__external_id",
+    "review__good_text",
+    "review__bad_text",
+    "review__rating",
+    "review__written_at",
+    "review__product__external_id",
+    "review__product__name",
+    "review__product__brand",
+    "review__product__category",
 )
 
 
-def fetch_rows(queryset):
+def fetch_rows(queryset: QuerySet[QueueItem]) -> list[Row]:
     return [Row._make(values) for values in queryset.values_list(*ROW_FIELDS)]
 
 
@@ -183,7 +208,14 @@ class Page:
     filters: dict = field(default_factory=dict)
 
 
-def page(check, user, filters=None, after=None, size=DEFAULT_PAGE_SIZE, hold=True):
+def page(
+    check: Check,
+    user: AbstractBaseUser,
+    filters: dict[str, Any] | None = None,
+    after: str | None = None,
+    size: int = DEFAULT_PAGE_SIZE,
+    hold: bool = True,
+) -> Page:
     """One page of the queue for this reviewer (a list of Row); holds its rows when `hold`."""
     size = max(1, min(int(size), MAX_PAGE_SIZE))
     now = timezone.now()
@@ -196,77 +228,15 @@ def page(check, user, filters=None, after=None, size=DEFAULT_PAGE_SIZE, hold=Tru
     until = now + hold_duration()
     # Rows another transaction has locked (a reviewer claiming or deciding them) are skipped,
     # and the update touches only rows this one locked: a page load never waits on a lock.
-    if connection.vendor == "postgresql":
-        rows = read_and_hold(queryset[: size + 1], user, check, size, until)
-    else:
-        with transaction.atomic():
-            held = list(
-                QueueItem.objects.filter(held_by=user, moderation_check=check)
-                .select_for_update(skip_locked=True)
-                .values_list("pk", flat=True)
-            )
-            rows = fetch_rows(queryset.select_for_update(skip_locked=True, of=("self",))[: size + 1])
-            hold_these(user, [row.pk for row in rows[:size]], held, until)
+    rows = [
+        Row._make(values)
+        for values in db.engine().read_and_hold(queryset[: size + 1], ROW_FIELDS, user.pk, check.pk, size, until)
+    ]
     shown = rows[:size]
     return Page(shown, encode_cursor(shown[-1]) if len(rows) > size else None, until, size, filters or {})
 
 
-def read_and_hold(queryset, user, check, size, until):
-    """PostgreSQL: read a page, hold its rows and release the reviewer's other holds, in one
-    statement (one round trip, its own transaction when none is open).
-
-    The page's rows are locked FOR UPDATE SKIP LOCKED as they are read; the reviewer's
-    other holds under this check are locked the same way before they are released.
-    Holds are a convenience: losing the last ones in a crash harms nothing, so when the
-    statement is its own transaction it commits without waiting for the WAL flush
-    (synchronous_commit off; never inside a caller's transaction, whose other writes
-    may matter).
-    """
-    try:
-        page_sql, params = queryset.values_list(*ROW_FIELDS).query.get_compiler(using=queryset.db).as_sql()
-    except EmptyResultSet:  # filters that can match nothing: an empty page, and no holds kept
-        release(user, check)
-        return []
-    columns = ", ".join(f"page.{connection.ops.quote_name(name)}" for name in ROW_FIELDS)
-    sql = f"""
-        WITH page AS MATERIALIZED ({page_sql} FOR UPDATE OF "moderation_queueitem" SKIP LOCKED),
-        shown AS MATERIALIZED (SELECT "pk" FROM page ORDER BY "probability" DESC, "review_id" DESC LIMIT %s),
-        holds AS (
-            UPDATE moderation_queueitem AS h
-            SET held_by_id = CASE WHEN h.id IN (SELECT "pk" FROM shown) THEN %s END,
-                held_until = CASE WHEN h.id IN (SELECT "pk" FROM shown) THEN %s::timestamptz END
-            WHERE h.id = ANY(ARRAY(SELECT "pk" FROM shown) || ARRAY(
-                SELECT id FROM moderation_queueitem
-                WHERE held_by_id = %s AND check_id = %s AND id NOT IN (SELECT "pk" FROM shown)
-                FOR UPDATE SKIP LOCKED))
-        )
-        SELECT {columns}, {"NULL" if connection.in_atomic_block else "set_config('synchronous_commit', 'off', true)"}
-        FROM page ORDER BY page."probability" DESC, page."review_id" DESC"""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, size, user.pk, until, user.pk, check.pk])
-        return [Row._make(values[:-1]) for values in cursor.fetchall()]
-
-
-def holds_need_no_flush():
-    """Holds are a convenience: losing the last ones in a crash harms nothing, so on
-    PostgreSQL their transaction commits without waiting for the WAL flush."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
-def hold_these(user, item_ids, release_ids, until):
-    """One UPDATE: hold `item_ids` for the reviewer, release the rest of `release_ids`.
-
-    Both lists must be rows this transaction has locked."""
-    shown = Q(pk__in=item_ids)
-    QueueItem.objects.filter(shown | Q(pk__in=release_ids)).update(
-        held_by=Case(When(shown, then=Value(user.pk)), default=None, output_field=models.BigIntegerField()),
-        held_until=Case(When(shown, then=Value(until)), default=None, output_field=models.DateTimeField()),
-    )
-
-
-def release(user, check=None, review_ids=None):
+def release(user: AbstractBaseUser, check: Check | None = None, review_ids: Iterable[int] | None = None) -> int:
     """End this reviewer's holds (all of them, or on these reviews).
 
     Rows locked by another transaction are left alone (whoever decides them
@@ -278,22 +248,18 @@ def release(user, check=None, review_ids=None):
     if review_ids is not None:
         queryset = queryset.filter(review_id__in=review_ids)
     with transaction.atomic():
-        holds_need_no_flush()
+        db.engine().holds_need_no_flush()
         ids = list(queryset.select_for_update(skip_locked=True).values_list("pk", flat=True))
         return QueueItem.objects.filter(pk__in=ids).update(held_by=None, held_until=None)
 
 
-def cursor_at(check, filters, position):
+def cursor_at(check: Check, filters: Mapping[str, Any] | None, position: int) -> str | None:
     """The cursor that starts the page at this 0-based row position (for tools and benchmarks)."""
     item = open_items(check, filters).only("probability", "review_id")[position - 1 : position].first()
     return encode_cursor(item) if item else None
 
 
-def count_above(check, threshold, filters=None):
-    return apply_filters(open_items(check, filters), {"p_min": threshold}).count()
-
-
-def blinded_items(check, q=None):
+def blinded_items(check: Check, q: str | None = None) -> QuerySet[QueueItem]:
     """This check's blinded queue rows, most recently decided first (index `queue_decided`)."""
     queryset = QueueItem.objects.filter(moderation_check=check, status=QueueItem.Status.BLINDED).select_related(
         "review", "review__product", "decided_by"
@@ -303,10 +269,10 @@ def blinded_items(check, q=None):
     return queryset.order_by("-decided_at", "-pk")
 
 
-def distinct_values(field_name, limit=500):
+def distinct_values(field_name: str, limit: int = 500) -> list[str]:
     """Brands or categories for the filter's suggestions (cached for a few minutes)."""
 
-    def load():
+    def load() -> list[str]:
         values = Product.objects.exclude(**{field_name: ""}).order_by(field_name).values_list(field_name, flat=True)
         return list(values.distinct()[:limit])
 
@@ -317,12 +283,12 @@ CHECKS_KEY = "moderation.queue.checks"
 CHECKS_SECONDS = 30
 
 
-def all_checks():
+def all_checks() -> list[Check]:
     """Every check, in tab order: read by every queue page, changed by hand in the admin a few
     times a year. Cached for CHECKS_SECONDS; a change saved in this process clears it at once."""
     return cache.get_or_set(CHECKS_KEY, lambda: list(Check.objects.order_by("position", "code")), CHECKS_SECONDS)
 
 
 @receiver([post_save, post_delete], sender=Check)
-def checks_changed(**kwargs):
+def checks_changed(**kwargs: Any) -> None:
     cache.delete(CHECKS_KEY)

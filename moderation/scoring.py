@@ -8,9 +8,13 @@ scored in batches sorted by length and padded per batch, under
 the web process, which imports this module's callers, never loads it.
 """
 
+from __future__ import annotations
+
 import logging
 import threading
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -21,6 +25,17 @@ from plm import calibration, morphemes
 
 from .models import Check, Classifier, QueueItem, Review, Score, join_review_text
 
+if TYPE_CHECKING:
+    from os import PathLike
+    from pathlib import Path
+    from types import ModuleType
+
+    from django.db.models import QuerySet
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+    from .onnx_scoring import OnnxClassifier
+
 log = logging.getLogger(__name__)
 
 POSITIVE_LABEL = 1  # index of the "violation" class (e.g. unused review) in a 2-class head
@@ -28,6 +43,75 @@ POSITIVE_LABEL = 1  # index of the "violation" class (e.g. unused review) in a 2
 
 class ModelLoadError(Exception):
     """A classifier directory that cannot be loaded or does not fit the task."""
+
+
+# Weights in these formats unpickle (and so can run code) when loaded: never read, never copied in.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
+
+
+def model_root() -> Path:
+    """HWADMIN_MODEL_DIR, resolved: the only place workers load classifiers from."""
+    from pathlib import Path
+
+    return Path(settings.HWADMIN["MODEL_DIR"]).expanduser().resolve()
+
+
+def inside_model_root(path: str | PathLike[str]) -> bool:
+    """Whether the directory (symlinks resolved) lies under HWADMIN_MODEL_DIR."""
+    from pathlib import Path
+
+    return model_root() in Path(path).expanduser().resolve().parents
+
+
+def check_inside_model_root(path: str | PathLike[str]) -> Path:
+    """The resolved directory, if it and every file in it lie under HWADMIN_MODEL_DIR; ModelLoadError if not."""
+    from pathlib import Path
+
+    root = model_root()
+    directory = Path(path).expanduser().resolve()
+    if root not in directory.parents:
+        raise ModelLoadError(
+            f"{path}: resolves to {directory}, outside HWADMIN_MODEL_DIR ({root}); classifiers are loaded only "
+            f"from there. Register the directory again (`manage.py register_classifier --check CHECK {path}` copies "
+            f"it in) and activate the new classifier"
+        )
+    if directory.is_dir():
+        for item in directory.iterdir():
+            if root not in item.resolve().parents:
+                raise ModelLoadError(
+                    f"{path}: {item.name} is a link to {item.resolve()}, outside HWADMIN_MODEL_DIR ({root}); "
+                    f"refusing to load it"
+                )
+    return directory
+
+
+def check_model_files(directory: Path, path: str | PathLike[str] | None = None) -> None:
+    """Refuse, before loading anything, a directory that is not a model directory hwadmin loads."""
+    path = path or directory
+    if not directory.is_dir():
+        raise ModelLoadError(f"{path}: no such directory")
+    if not (directory / "config.json").exists():
+        raise ModelLoadError(f"{path}: no config.json, so this is not a HuggingFace model directory")
+    check_weights_format(directory, path)
+    if not (directory / "tokenizer.json").exists():
+        raise ModelLoadError(
+            f"{path}: no tokenizer.json; save the tokenizer beside the model (tokenizer.save_pretrained(dir))"
+        )
+
+
+def check_weights_format(directory: Path, path: str | PathLike[str] | None = None) -> None:
+    """Refuse a directory whose weights are only pickles (pytorch_model.bin and the like)."""
+    path = path or directory
+    if any(directory.glob("*.safetensors")):
+        return
+    pickles = sorted(f.name for f in directory.iterdir() if f.name.endswith(PICKLE_SUFFIXES))
+    if pickles:
+        raise ModelLoadError(
+            f"{path}: its weights are pickles only ({', '.join(pickles)}), which can run code when loaded; "
+            f"hwadmin loads safetensors only. Convert it where you trust it: "
+            f"AutoModelForSequenceClassification.from_pretrained(dir).save_pretrained(dir) writes model.safetensors"
+        )
+    raise ModelLoadError(f"{path}: no model.safetensors (hwadmin loads safetensors weights only)")
 
 
 @dataclass
@@ -43,7 +127,7 @@ _cache = {}
 _cache_lock = threading.Lock()
 
 
-def configure_torch():
+def configure_torch() -> ModuleType:
     import torch
 
     threads = settings.HWADMIN["TORCH_THREADS"]
@@ -52,24 +136,25 @@ def configure_torch():
     return torch
 
 
-def load_model_dir(path):
-    """Load a model directory and its tokenizer; check it is a 2-class classifier."""
+def load_model_dir(path: str | PathLike[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerFast, int]:
+    """Load a model directory and its tokenizer; check it is a 2-class classifier.
+
+    Safetensors weights only, and no code from the directory (trust_remote_code=False). Workers load
+    registered classifiers through `get_classifier`, which also requires the directory to lie under
+    HWADMIN_MODEL_DIR; the workshop's commands use this directly on directories they just built.
+    """
     from pathlib import Path
 
     directory = Path(path)
-    if not directory.is_dir():
-        raise ModelLoadError(f"{path}: no such directory")
-    if not (directory / "config.json").exists():
-        raise ModelLoadError(f"{path}: no config.json, so this is not a HuggingFace model directory")
-    if not (directory / "tokenizer.json").exists():
-        raise ModelLoadError(
-            f"{path}: no tokenizer.json; save the tokenizer beside the model (tokenizer.save_pretrained(dir))"
-        )
+    check_model_files(directory, path)
     configure_torch()
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(str(directory))
+        # Never the directory's own Python code (config.json's auto_map), never pickled weights.
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(directory), trust_remote_code=False, use_safetensors=True
+        )
     except Exception as exc:  # transformers raises many kinds here
         raise ModelLoadError(f"{path}: the model does not load: {exc}") from exc
     if model.config.num_labels != 2:
@@ -78,7 +163,7 @@ def load_model_dir(path):
             f"(0 = fine, 1 = violation)"
         )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(directory))
+        tokenizer = AutoTokenizer.from_pretrained(str(directory), trust_remote_code=False)
     except Exception as exc:
         raise ModelLoadError(f"{path}: the tokenizer does not load: {exc}") from exc
     if not getattr(tokenizer, "is_fast", False):
@@ -98,26 +183,39 @@ def load_model_dir(path):
     return model, tokenizer, max_length
 
 
-def get_classifier(classifier):
+def get_classifier(classifier: Classifier) -> LoadedClassifier:
     """The loaded model for a Classifier row, loading it at most once per process."""
     with _cache_lock:
         loaded = _cache.get(classifier.moderation_check_id)
         if loaded and loaded.classifier_id == classifier.pk and loaded.path == classifier.path:
             return loaded
-        model, tokenizer, max_length = load_model_dir(classifier.path)
+        check_inside_model_root(classifier.path)
+        from .onnx_scoring import load_for_worker
+
+        # torch, or ONNX Runtime int8 without torch (HWADMIN_SCORING_RUNTIME; moderation/onnx_scoring.py)
+        model, tokenizer, max_length = load_for_worker(classifier)
         loaded = LoadedClassifier(classifier.pk, classifier.path, model, tokenizer, max_length)
         _cache[classifier.moderation_check_id] = loaded  # replaces (and frees) the previous one
         log.info("loaded classifier %s from %s", classifier.pk, classifier.path)
         return loaded
 
 
-def predict_proba(model, tokenizer, texts, max_length, batch_size=None, calibrated=True):
+def predict_proba(
+    model: PreTrainedModel | OnnxClassifier,
+    tokenizer: PreTrainedTokenizerBase | Tokenizer,
+    texts: Sequence[str],
+    max_length: int,
+    batch_size: int | None = None,
+    calibrated: bool = True,
+) -> list[float]:
     """P(violation) for each text, in input order.
 
     Texts are sorted by token count so each batch pads to its own longest text. The model
     directory's calibration (see `load_model_dir`) maps each logit margin to the probability
     unless `calibrated` is False (the raw softmax).
     """
+    if getattr(model, "runtime", None) == "onnx":  # an int8 OnnxClassifier (moderation/onnx_scoring.py): no torch
+        return model.predict_proba(texts, max_length, batch_size, calibrated)
     torch = configure_torch()
     fitted = getattr(model, "calibration", None) if calibrated else None
     if not texts:
@@ -139,7 +237,7 @@ def predict_proba(model, tokenizer, texts, max_length, batch_size=None, calibrat
     return probabilities
 
 
-def score_reviews(review_ids, check_code=None):
+def score_reviews(review_ids: Collection[int], check_code: str | None = None) -> int:
     """Score the given reviews with every active classifier (or one check's).
 
     Idempotent: reviews that already have a score from the classifier are
@@ -155,7 +253,7 @@ def score_reviews(review_ids, check_code=None):
     return written
 
 
-def score_with(classifier, review_ids):
+def score_with(classifier: Classifier, review_ids: Collection[int]) -> int:
     done = set(
         Score.objects.filter(classifier=classifier, review_id__in=review_ids).values_list("review_id", flat=True)
     )
@@ -173,7 +271,7 @@ def score_with(classifier, review_ids):
 
 
 @transaction.atomic
-def write_scores(classifier, review_ids, probabilities):
+def write_scores(classifier: Classifier, review_ids: Collection[int], probabilities: Iterable[float]) -> int:
     """Store scores; move the queue's sort key if the classifier is still active."""
     now = timezone.now()
     check = Check.objects.select_for_update().get(pk=classifier.moderation_check_id)
@@ -206,7 +304,7 @@ def write_scores(classifier, review_ids, probabilities):
     return written
 
 
-def unscored_review_ids(classifier):
+def unscored_review_ids(classifier: Classifier) -> QuerySet[Review, int]:
     """Visible reviews with no score from this classifier (the sweep's work list)."""
     return (
         Review.objects.filter(visibility=Review.Visibility.VISIBLE)
@@ -216,7 +314,7 @@ def unscored_review_ids(classifier):
     )
 
 
-def score_pending_now(check_code=None, progress=False, chunk_size=None):
+def score_pending_now(check_code: str | None = None, progress: bool = False, chunk_size: int | None = None) -> int:
     """Score every pending review in this process (for `score_pending --now` and the demo)."""
     from tqdm import tqdm
 

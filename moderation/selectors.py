@@ -16,7 +16,5 @@ def pipeline_status():
         scored = Score.objects.filter(classifier=active).count()
         waiting = unscored_review_ids(active).count()
         open_items = QueueItem.objects.filter(moderation_check=check, status=QueueItem.Status.OPEN).count()
-        checks.append(
-            {"check": check, "classifier": active, "scored": scored, "waiting": waiting, "open": open_items}
-        )
+        checks.append({"check": check, "classifier": active, "scored": scored, "waiting": waiting, "open": open_items})
     return {"received": Review.objects.count(), "visible": visible.count(), "checks": checks}

@@ -9,11 +9,17 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError
+
+from . import health  # noqa: F401  (connects the worker heartbeat receiver that /healthz reads)
 
 log = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS = (OperationalError, InterfaceError, DatabaseError, ConnectionError, TimeoutError)
+# Errors worth retrying: the database or the network was briefly away. A programming error (an
+# IntegrityError, a ProgrammingError, a bug) is not retried: it would fail the same way forever.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+# Retries per task before it fails for good (the periodic sweep queues its reviews again later).
+MAX_RETRIES = 10
 
 
 def chunks(ids, size):
@@ -60,12 +66,12 @@ def send_scoring_tasks(review_ids, check_code=None):
     retry_backoff=2,
     retry_backoff_max=300,
     retry_jitter=True,
-    max_retries=None,
+    max_retries=MAX_RETRIES,
 )
 def score_reviews(self, review_ids, check_code=None):
-    from . import scoring
+    from . import metrics, scoring
 
-    written = scoring.score_reviews(review_ids, check_code)
+    written = metrics.timed_scoring(scoring.score_reviews, review_ids, check_code)  # counted and timed for /metrics
     log.info("scored %d of %d reviews", written, len(review_ids))
     return written
 
@@ -108,4 +114,23 @@ def queue_unscored(check_code=None):
         send_scoring_tasks(ids, classifier.moderation_check.code)
         queued += len(ids)
     return queued
-from .webhooks import deliver_webhook  # noqa: E402,F401
+
+
+@shared_task(acks_late=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=5, max_retries=3)
+def export_onnx(classifier_id, data_path=None):
+    """Build and verify a registered classifier's int8 ONNX model (`register_classifier --onnx later`).
+
+    Workers keep the torch runtime until the result says verified (and until they load the classifier
+    again: a restart, or another activation)."""
+    from .models import Classifier
+    from .registry import export_int8
+
+    classifier = Classifier.objects.select_related("moderation_check").filter(pk=classifier_id).first()
+    if classifier is None:
+        log.warning("int8 export skipped: classifier #%s no longer exists", classifier_id)
+        return None
+    report = export_int8(classifier, data_path, log=log.info)
+    log.info(
+        "int8 export of classifier #%s: %s", classifier_id, "verified" if report.get("verified") else "not verified"
+    )
+    return bool(report.get("verified"))

@@ -35,9 +35,8 @@ def latest_actions(check, since=None, until=None):
     if until is not None:
         actions = actions.filter(created_at__lt=until)
     latest = {}
-    rows = (
-        actions.select_related("review__product", "classifier", "user", "reverts__reverts__reverts")
-        .order_by("review_id", "created_at", "pk")
+    rows = actions.select_related("review__product", "classifier", "user", "reverts__reverts__reverts").order_by(
+        "review_id", "created_at", "pk"
     )
     for action in rows.iterator(chunk_size=2000):
         latest[action.review_id] = action
@@ -49,7 +48,7 @@ def latest_actions(check, since=None, until=None):
 def decision_rows(check, since=None, until=None):
     """One labelled-set row per review with a standing decision under this check, in review order."""
     labels = LABELS.get(check.code, DEFAULT_LABELS)
-    for review_id, action in sorted(latest_actions(check, since, until).items()):
+    for _review_id, action in sorted(latest_actions(check, since, until).items()):
         _, status = move_of(action)
         if status not in labels:
             continue  # reopened: no decision stands

@@ -1,25 +1,26 @@
-"""Reviewer pages (server-rendered). Each view parses the request, calls `queue`,
-`actions`, `audit` or `dashboard`, and renders; nothing else."""
+"""Reviewer pages (server-rendered). Each view parses the request, calls `services` (one
+function per reviewer operation, the same the API calls), `queue`, `audit` or `dashboard`,
+and renders; nothing else."""
 
-import csv
 from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from . import actions, audit, dashboard, queue
+from . import actions, audit, dashboard, queue, services
 from .forms import AuditFilterForm, DecisionForm, QueueFilterForm, ThresholdForm
 from .models import Check, Review
 from .selectors import pipeline_status
 
-PERMISSION = "moderation.moderate_reviews"
+PERMISSION = services.MODERATE_PERMISSION
 
 
 def reviewer_required(view):
@@ -28,8 +29,8 @@ def reviewer_required(view):
     @wraps(view)
     @login_required
     def wrapped(request, *args, **kwargs):
-        if not request.user.has_perm(PERMISSION):
-            raise PermissionDenied("your account may not work the reviewer queue (ask for the reviewers group)")
+        if not services.may_moderate(request.user):
+            raise PermissionDenied(_("your account may not work the reviewer queue (ask for the reviewers group)"))
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -41,14 +42,17 @@ def home(request):
 
 
 def check_or_404(code):
-    return get_object_or_404(Check, code=code)
+    try:
+        return services.find_check(code)
+    except services.UnknownCheck as exc:
+        raise Http404(str(exc)) from None
 
 
 def default_check_or_404():
-    check = queue.default_check()
-    if check is None:
-        raise PermissionDenied("no moderation check is configured; run the migrations")
-    return check
+    try:
+        return services.find_check(None)
+    except actions.ActionError as exc:  # no check is configured
+        raise PermissionDenied(str(exc)) from None
 
 
 def safe_next(request, fallback):
@@ -79,7 +83,7 @@ def queue_page(request, check):
     checks = queue.all_checks()  # the tabs (cached); the check is one of them
     check = next((c for c in checks if c.code == code), None)
     if check is None:
-        raise Http404(f"no check {code!r}")
+        raise Http404(_("no check %(code)r") % {"code": code})
     form = QueueFilterForm(request.GET)
     filters = form.filters() if form.is_valid() else {}
     try:
@@ -120,16 +124,15 @@ def decide(request, check):
     data = form.cleaned_data
     try:
         if kind == "blind":
-            result = actions.blind(request.user, check, data["review"], data["reason"], data["note"])
+            result = services.blind(request.user, check, data["review"], data["reason"], data["note"])
         elif kind == "keep":
-            result = actions.keep(request.user, check, data["review"], data["note"])
+            result = services.keep(request.user, check, data["review"], data["note"])
         else:
-            messages.warning(request, f"unknown action {kind!r}: use Blind or Keep")
+            messages.warning(request, _("unknown action %(kind)r: use Blind or Keep") % {"kind": kind})
             return redirect(back)
     except actions.ActionError as exc:
         messages.warning(request, str(exc))
         return redirect(back)
-    queue.release(request.user, check)
     report(request, result)
     return redirect(back)
 
@@ -140,8 +143,12 @@ def blind_above(request, check):
     check = check_or_404(check)
     if request.method == "POST":
         try:
-            result = actions.blind_above(
-                request.user, request.POST.get("token", ""), request.POST.get("reason", ""), request.POST.get("note", "")
+            result = services.blind_above(
+                request.user,
+                request.POST.get("token", ""),
+                request.POST.get("reason", ""),
+                request.POST.get("note", ""),
+                check=check,
             )
         except actions.ActionError as exc:
             messages.warning(request, str(exc))
@@ -154,7 +161,9 @@ def blind_above(request, check):
         errors = [*threshold_form.errors.values(), *filter_form.errors.values()]
         messages.warning(request, "; ".join(e for errs in errors for e in errs))
         return redirect(reverse("queue", args=[check.code]))
-    preview = actions.preview_threshold(check, threshold_form.cleaned_data["threshold"], filter_form.filters())
+    preview = services.preview_threshold(
+        request.user, check, threshold_form.cleaned_data["threshold"], filter_form.filters()
+    )
     query = request.GET.copy()
     query.pop("threshold", None)
     back = reverse("queue", args=[check.code]) + (f"?{query.urlencode()}" if query else "")
@@ -162,7 +171,9 @@ def blind_above(request, check):
 
     threshold = threshold_form.cleaned_data["threshold"]
     context = {
-        "check": check, "preview": preview, "back": back,
+        "check": check,
+        "preview": preview,
+        "back": back,
         "expected": threshold_expectation(check.active_classifier, threshold),
         # reviewers' own decisions in the bands at or above the threshold
         "bands": [b for b in blind_share_by_band(check) if b["high"] > threshold],
@@ -173,7 +184,7 @@ def blind_above(request, check):
 @require_POST
 @reviewer_required
 def release(request, check):
-    queue.release(request.user, check_or_404(check))
+    services.release(request.user, check_or_404(check))
     return HttpResponse(status=204)
 
 
@@ -181,20 +192,19 @@ def release(request, check):
 @reviewer_required
 def undo(request):
     batch = request.POST.get("batch", "")
-    if batch == "last":
-        batch = actions.last_batch(request.user)
-        if batch is None:
-            messages.warning(request, "nothing to undo: you have no action that is not undone yet")
-            return redirect(safe_next(request, reverse("queue_start")))
     try:
-        result = actions.undo(request.user, batch)
+        result = services.undo(request.user, batch)
     except actions.ActionError as exc:
         messages.warning(request, str(exc))
-        return redirect(safe_next(request, reverse("audit")))
+        return redirect(safe_next(request, reverse("queue_start" if batch == "last" else "audit")))
     if result.changed:
         messages.success(request, result.message, extra_tags=str(result.batch))
     else:
-        messages.warning(request, f"Nothing to undo: the {result.asked} reviews of that batch were already undone or have changed since.")
+        messages.warning(
+            request,
+            _("Nothing to undo: the %(asked)s reviews of that batch were already undone or have changed since.")
+            % {"asked": f"{result.asked:,}"},
+        )
     return redirect(safe_next(request, reverse("audit")))
 
 
@@ -219,7 +229,11 @@ def unblind(request, check):
     if not form.is_valid():
         messages.warning(request, "; ".join(e for errors in form.errors.values() for e in errors))
         return redirect(back)
-    result = actions.unblind(request.user, check, form.cleaned_data["review"], form.cleaned_data["note"])
+    try:
+        result = services.unblind(request.user, check, form.cleaned_data["review"], form.cleaned_data["note"])
+    except actions.ActionError as exc:
+        messages.warning(request, str(exc))
+        return redirect(back)
     report(request, result)
     return redirect(back)
 
@@ -235,7 +249,9 @@ def review_page(request, pk):
             "review": review,
             "scores": review.scores.select_related("classifier", "moderation_check").order_by("-scored_at"),
             "items": review.queue_items.select_related("moderation_check", "classifier", "decided_by", "held_by"),
-            "history": review.actions.select_related("user", "moderation_check", "classifier").order_by("created_at", "pk"),
+            "history": review.actions.select_related("user", "moderation_check", "classifier").order_by(
+                "created_at", "pk"
+            ),
         },
     )
 
@@ -261,25 +277,22 @@ def audit_page(request):
     )
 
 
-class Echo:
-    def write(self, value):
-        return value
-
-
 @require_GET
 @reviewer_required
 def audit_csv(request):
     form = AuditFilterForm(request.GET)
-    filters = form.cleaned_data if form.is_valid() else {}
-    writer = csv.writer(Echo())
-
-    def rows():
-        yield "\ufeff" + writer.writerow(audit.CSV_HEADER)
-        for action in audit.actions(filters).iterator(chunk_size=2000):
-            yield writer.writerow(audit.csv_row(action))
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="hwadmin-audit.csv"'
+    if not form.is_valid():
+        problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+        return HttpResponseBadRequest(
+            _("invalid filter: %(problems)s") % {"problems": problems} + "\n", content_type="text/plain; charset=utf-8"
+        )
+    try:
+        export = audit.plan_export(form.cleaned_data)
+    except audit.ExportRefused as exc:
+        return HttpResponseBadRequest(f"{exc}\n", content_type="text/plain; charset=utf-8")
+    response = StreamingHttpResponse(audit.csv_lines(export), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+    response["X-Hwadmin-Export-Range"] = export.range_text
     return response
 
 

@@ -12,16 +12,26 @@ of semi-supervised fine-tuning. A model it beats is not done.
 
 BASELINE_NAME = "char 2-4-gram TF-IDF + logistic regression"
 BASELINE_PARAMS = {
-    "analyzer": "char_wb", "ngram_range": (2, 4), "sublinear_tf": True, "min_df": 2,
-    "C": 10.0, "class_weight": "balanced",
+    "analyzer": "char_wb",
+    "ngram_range": (2, 4),
+    "sublinear_tf": True,
+    "min_df": 2,
+    "C": 10.0,
+    "class_weight": "balanced",
 }
 # The same regression on Kiwi morphemes (plm.morphemes): 1-2-grams of stems and endings. Not the
 # defined baseline, but a stronger simple model on this data, reported beside it and usable as a
 # teacher ("morph-baseline").
 MORPH_NAME = "morpheme 1-2-gram TF-IDF + logistic regression"
 MORPH_PARAMS = {
-    "analyzer": "word", "ngram_range": (1, 2), "sublinear_tf": True, "min_df": 2,
-    "C": 10.0, "class_weight": "balanced", "token_pattern": r"\S+", "preprocess": "kiwi-morphemes",
+    "analyzer": "word",
+    "ngram_range": (1, 2),
+    "sublinear_tf": True,
+    "min_df": 2,
+    "C": 10.0,
+    "class_weight": "balanced",
+    "token_pattern": r"\S+",
+    "preprocess": "kiwi-morphemes",
 }
 
 
@@ -39,7 +49,9 @@ class Baseline:
         from .morphemes import preprocess
 
         texts = list(texts)
-        return [float(p) for p in self.pipeline.predict_proba(preprocess(self.preprocess, texts))[:, 1]] if texts else []
+        return (
+            [float(p) for p in self.pipeline.predict_proba(preprocess(self.preprocess, texts))[:, 1]] if texts else []
+        )
 
 
 def fit_baseline(texts, labels, features="char"):
@@ -53,7 +65,7 @@ def fit_baseline(texts, labels, features="char"):
 
     from .morphemes import preprocess
 
-    if len(set(int(y) for y in labels)) != 2:
+    if len({int(y) for y in labels}) != 2:
         raise BaselineError("the baseline needs both classes among its training examples")
     p = BASELINE_PARAMS if features == "char" else MORPH_PARAMS
     vectorizer = {k: p[k] for k in ("analyzer", "ngram_range", "sublinear_tf") if k in p}

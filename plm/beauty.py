@@ -51,23 +51,47 @@ def load_reviews(data_dir):
     for path in sorted((data / src).glob("table1_*.csv")):
         kind = "cream" if "cream" in path.name else "essence"
         for n, r in _read_csv(path):
-            rows.append({"text": (r["review_text"] or "").strip(), "product_id": f"oy-{kind}-{r['product_id'].strip()}",
-                         "source": src, "source_ref": f"{path.name}:{n}"})
+            rows.append(
+                {
+                    "text": (r["review_text"] or "").strip(),
+                    "product_id": f"oy-{kind}-{r['product_id'].strip()}",
+                    "source": src,
+                    "source_ref": f"{path.name}:{n}",
+                }
+            )
     src = "oliveyoung_cream_reviews"
     path = data / src / "train_data_fixed.csv"
     for n, r in _read_csv(path):
-        rows.append({"text": (r["review"] or "").strip(), "product_id": _name_id("oy-creamname", r["product_name"]),
-                     "source": src, "source_ref": f"{path.name}:{n}"})
+        rows.append(
+            {
+                "text": (r["review"] or "").strip(),
+                "product_id": _name_id("oy-creamname", r["product_name"]),
+                "source": src,
+                "source_ref": f"{path.name}:{n}",
+            }
+        )
     src = "oliveyoung_suncare_reviews"
     for path in sorted((data / src).glob("*.csv")):
         for n, r in _read_csv(path):
-            rows.append({"text": (r["review"] or "").strip(), "product_id": _name_id("oy-sun", r["product_name"]),
-                         "source": src, "source_ref": f"{path.name}:{n}"})
+            rows.append(
+                {
+                    "text": (r["review"] or "").strip(),
+                    "product_id": _name_id("oy-sun", r["product_name"]),
+                    "source": src,
+                    "source_ref": f"{path.name}:{n}",
+                }
+            )
     src = "oliveyoung_sunscreen_reviews_2026"
     path = data / src / "oliveyoung_sunscreen_reviews.json"
     for n, r in enumerate(json.loads(path.read_text(encoding="utf-8")), start=1):
-        rows.append({"text": (r.get("content") or "").strip(), "product_id": f"oy-{r['goods_number']}",
-                     "source": src, "source_ref": f"{path.name}:{n}"})
+        rows.append(
+            {
+                "text": (r.get("content") or "").strip(),
+                "product_id": f"oy-{r['goods_number']}",
+                "source": src,
+                "source_ref": f"{path.name}:{n}",
+            }
+        )
     return rows
 
 

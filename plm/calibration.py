@@ -53,8 +53,11 @@ def fit(margins, labels, method="platt"):
         from sklearn.isotonic import IsotonicRegression
 
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(d, y)
-        return {"method": "isotonic", "x": [float(v) for v in iso.X_thresholds_],
-                "y": [float(v) for v in iso.y_thresholds_]}
+        return {
+            "method": "isotonic",
+            "x": [float(v) for v in iso.X_thresholds_],
+            "y": [float(v) for v in iso.y_thresholds_],
+        }
     from scipy.optimize import minimize
 
     def loss(params):
@@ -106,7 +109,9 @@ def load(directory):
         raise CalibrationError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(calibration, dict) or calibration.get("method") not in METHODS:
         raise CalibrationError(f"{path}: 'method' must be one of {', '.join(METHODS)}")
-    needed = {"platt": ("scale", "bias"), "temperature": ("temperature",), "isotonic": ("x", "y")}[calibration["method"]]
+    needed = {"platt": ("scale", "bias"), "temperature": ("temperature",), "isotonic": ("x", "y")}[
+        calibration["method"]
+    ]
     missing = [key for key in needed if key not in calibration]
     if missing:
         raise CalibrationError(f"{path}: a {calibration['method']} calibration needs {', '.join(missing)}")

@@ -389,7 +389,8 @@ def build_corpus(
     stats = {
         **_summary(totals),
         "sources": {
-            s.name: {**_summary(per_source.get(s.name, Counter())), "rules": dataclasses.asdict(s.rules)} for s in sources
+            s.name: {**_summary(per_source.get(s.name, Counter())), "rules": dataclasses.asdict(s.rules)}
+            for s in sources
         },
         "shards": [str(path.relative_to(out_dir)) for path in writer.paths],
         "processes": processes,
@@ -401,7 +402,14 @@ def build_corpus(
 
 
 REPLACEMENTS = ("url", "email", "phone", "person", "laughing")
-CHANGES = ("emoji_shortened", "emoji_dropped", "special_dropped", "foreign_dropped", "numbers_dropped", "repeats_shortened")
+CHANGES = (
+    "emoji_shortened",
+    "emoji_dropped",
+    "special_dropped",
+    "foreign_dropped",
+    "numbers_dropped",
+    "repeats_shortened",
+)
 
 
 def _summary(counts):

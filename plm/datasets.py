@@ -57,8 +57,10 @@ class LabelledSet:
 
     def counts(self):
         return {
-            name: {label: sum(1 for s, y in zip(self.splits, self.labels) if s == name and y == i)
-                   for i, label in enumerate(self.label_names)}
+            name: {
+                label: sum(1 for s, y in zip(self.splits, self.labels) if s == name and y == i)
+                for i, label in enumerate(self.label_names)
+            }
             for name in SPLITS
         }
 
@@ -73,8 +75,9 @@ class LabelledSet:
             keep += indices
         keep.sort()
         pick = lambda values: [values[i] for i in keep] if values else values  # noqa: E731
-        return LabelledSet(pick(self.texts), pick(self.labels), self.label_names, pick(self.splits),
-                           pick(self.groups), pick(self.rows))
+        return LabelledSet(
+            pick(self.texts), pick(self.labels), self.label_names, pick(self.splits), pick(self.groups), pick(self.rows)
+        )
 
 
 def from_rows(rows, text_key, label_key, label_names=None, split_key="split", group_key=None, label_map=None, seed=0):
@@ -156,8 +159,14 @@ def load_unused(path=None, gift_as=None, unclear_as=None):
     if path.is_dir():
         path = path / "reviews.jsonl"
     rows = read_table(path)
-    return from_rows(rows, "text", "label", ["used", "unused"], group_key="product_id",
-                     label_map=unused_label_map(gift_as, unclear_as))
+    return from_rows(
+        rows,
+        "text",
+        "label",
+        ["used", "unused"],
+        group_key="product_id",
+        label_map=unused_label_map(gift_as, unclear_as),
+    )
 
 
 def _oliveyoung_rows():
@@ -174,7 +183,13 @@ def _oliveyoung_rows():
         kind = "cream" if "cream" in path.name else "essence"
         for number, row in enumerate(read_table(path), 2):
             category = categories.get((kind, row["product_id"]), "크림" if kind == "cream" else "에센스/세럼/앰플")
-            yield row["review_text"], int(float(row["user_rating"])), category, f"oy-{kind}-{row['product_id']}", f"{path.name}:{number}"
+            yield (
+                row["review_text"],
+                int(float(row["user_rating"])),
+                category,
+                f"oy-{kind}-{row['product_id']}",
+                f"{path.name}:{number}",
+            )
     suncare = base / "oliveyoung_suncare_reviews"
     for name, category in (("sunpatch_reviews&buyrank.csv", "선패치"), ("sunspray_reviews&buyrank.csv", "선스프레이")):
         for number, row in enumerate(read_table(suncare / name), 2):
@@ -217,13 +232,15 @@ def load_nsmc(seed=0):
     return from_rows(rows, "text", "label", ["negative", "positive"], seed=seed)
 
 
-def load_file(path, text_column="text", label_column="label", split_column="split", group_column=None,
-              label_names=None, seed=0):
+def load_file(
+    path, text_column="text", label_column="label", split_column="split", group_column=None, label_names=None, seed=0
+):
     rows = read_table(path)
     if rows and split_column not in rows[0]:
         split_column = None
-    return from_rows(rows, text_column, label_column, label_names, split_key=split_column,
-                     group_key=group_column, seed=seed)
+    return from_rows(
+        rows, text_column, label_column, label_names, split_key=split_column, group_key=group_column, seed=seed
+    )
 
 
 TASKS = {"unused": load_unused, "goodbad": load_goodbad, "category": load_category, "nsmc": load_nsmc}

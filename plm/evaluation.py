@@ -8,11 +8,22 @@ a one-click "blind everything above p" threshold). The keyword rule is the
 baseline a model must beat; it is evaluated on the same file.
 """
 
+from __future__ import annotations
+
 import json
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    # One value per example, as a list or a numpy array: labels (0/1 or class ids) and scores.
+    _Labels: TypeAlias = Sequence[int] | np.ndarray
+    _Scores: TypeAlias = Sequence[float] | np.ndarray
 
 # Phrases that say the writer has not used the product (yet). A review matching
 # any of them is scored 1 by the rule, every other review 0.
@@ -33,20 +44,17 @@ DEFAULT_THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.05, 1.0, 0.05))
 DEFAULT_KS = (10, 50, 100, 500)
 
 
-def keyword_rule_scores(texts):
+def keyword_rule_scores(texts: Iterable[str | None]) -> list[float]:
     """1.0 for a text with an unused-review cue phrase, else 0.0."""
     return [1.0 if _CUE_PATTERN.search(text or "") else 0.0 for text in texts]
-
-
-def matched_cue(text):
-    match = _CUE_PATTERN.search(text or "")
-    return match.group(0) if match else None
 
 
 # --- metrics -----------------------------------------------------------------
 
 
-def classification_metrics(labels, probabilities, label_names=None):
+def classification_metrics(
+    labels: _Labels, probabilities: Sequence[Sequence[float]] | np.ndarray, label_names: Sequence[str] | None = None
+) -> dict[str, float]:
     """Accuracy and F1 for any task; micro/macro F1 when multi-class; AUROC and AP when binary.
 
     `probabilities` is [n, classes] (softmax outputs); predictions are the argmax.
@@ -70,7 +78,7 @@ def classification_metrics(labels, probabilities, label_names=None):
     return metrics
 
 
-def precision_at_k(labels, scores, k):
+def precision_at_k(labels: _Labels, scores: _Scores, k: int) -> float:
     """Share of positives among the k highest-scoring examples (ties broken by input order)."""
     labels = np.asarray(labels)
     order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
@@ -78,7 +86,7 @@ def precision_at_k(labels, scores, k):
     return float(labels[top].mean()) if len(top) else 0.0
 
 
-def calibration_bins(labels, probabilities, bins=10):
+def calibration_bins(labels: _Labels, probabilities: _Scores, bins: int = 10) -> list[dict[str, float | None]]:
     """Equal-width bins over [0, 1]: (lower, upper, count, mean predicted, fraction positive)."""
     labels = np.asarray(labels, dtype=np.float64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
@@ -88,24 +96,37 @@ def calibration_bins(labels, probabilities, bins=10):
     for b in range(bins):
         members = index == b
         count = int(members.sum())
-        rows.append({
-            "lower": float(edges[b]), "upper": float(edges[b + 1]), "count": count,
-            "mean_probability": float(probabilities[members].mean()) if count else None,
-            "fraction_positive": float(labels[members].mean()) if count else None,
-        })
+        rows.append(
+            {
+                "lower": float(edges[b]),
+                "upper": float(edges[b + 1]),
+                "count": count,
+                "mean_probability": float(probabilities[members].mean()) if count else None,
+                "fraction_positive": float(labels[members].mean()) if count else None,
+            }
+        )
     return rows
 
 
-def expected_calibration_error(labels, probabilities, bins=10):
+def expected_calibration_error(labels: _Labels, probabilities: _Scores, bins: int = 10) -> float:
     """Σ_b (n_b / n) · |fraction positive in b − mean predicted probability in b|."""
     n = len(labels)
-    return float(sum(
-        row["count"] / n * abs(row["fraction_positive"] - row["mean_probability"])
-        for row in calibration_bins(labels, probabilities, bins) if row["count"]
-    )) if n else 0.0
+    return (
+        float(
+            sum(
+                row["count"] / n * abs(row["fraction_positive"] - row["mean_probability"])
+                for row in calibration_bins(labels, probabilities, bins)
+                if row["count"]
+            )
+        )
+        if n
+        else 0.0
+    )
 
 
-def threshold_table(labels, probabilities, thresholds=DEFAULT_THRESHOLDS):
+def threshold_table(
+    labels: _Labels, probabilities: _Scores, thresholds: Iterable[float] = DEFAULT_THRESHOLDS
+) -> list[dict[str, float]]:
     """For each threshold t: precision, recall and F1 of "p ≥ t", and the share and count at or above t."""
     from sklearn.metrics import precision_recall_fscore_support
 
@@ -114,19 +135,37 @@ def threshold_table(labels, probabilities, thresholds=DEFAULT_THRESHOLDS):
     rows = []
     for t in thresholds:
         flagged = (probabilities >= t).astype(int)
-        precision, recall, f1, _ = precision_recall_fscore_support(
-            labels, flagged, average="binary", zero_division=0
+        precision, recall, f1, _ = precision_recall_fscore_support(labels, flagged, average="binary", zero_division=0)
+        rows.append(
+            {
+                "threshold": float(t),
+                "precision": float(precision),
+                "recall": float(recall),
+                "f1": float(f1),
+                "share_above": float(flagged.mean()) if len(flagged) else 0.0,
+                "count_above": int(flagged.sum()),
+            }
         )
-        rows.append({
-            "threshold": float(t), "precision": float(precision), "recall": float(recall), "f1": float(f1),
-            "share_above": float(flagged.mean()) if len(flagged) else 0.0, "count_above": int(flagged.sum()),
-        })
     return rows
 
 
-def binary_report(labels, probabilities, ks=DEFAULT_KS, thresholds=DEFAULT_THRESHOLDS, bins=10, threshold=0.5):
+def binary_report(
+    labels: _Labels,
+    probabilities: _Scores,
+    ks: Iterable[int] = DEFAULT_KS,
+    thresholds: Iterable[float] = DEFAULT_THRESHOLDS,
+    bins: int = 10,
+    threshold: float = 0.5,
+) -> dict[str, Any]:
     """Everything evaluate_classifier reports for one scorer on one labelled file."""
-    from sklearn.metrics import accuracy_score, average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
+    from sklearn.metrics import (
+        accuracy_score,
+        average_precision_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
 
     labels = np.asarray(labels).astype(int)
     probabilities = np.asarray(probabilities, dtype=np.float64)
@@ -161,7 +200,9 @@ def _pyplot():
     return plt
 
 
-def plot_pr_curves(curves, path, title="Precision–recall"):
+def plot_pr_curves(
+    curves: Mapping[str, tuple[_Labels, _Scores]], path: str | Path, title: str = "Precision–recall"
+) -> Path:
     """curves: {name: (labels, scores)}; one line per scorer, AP in the legend."""
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
@@ -180,7 +221,9 @@ def plot_pr_curves(curves, path, title="Precision–recall"):
     return Path(path)
 
 
-def plot_reliability(calibration, path, ece=None, title="Reliability"):
+def plot_reliability(
+    calibration: Sequence[Mapping[str, Any]], path: str | Path, ece: float | None = None, title: str = "Reliability"
+) -> Path:
     plt = _pyplot()
     fig, (ax, hist) = plt.subplots(2, 1, figsize=(5, 6), dpi=120, gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
     filled = [row for row in calibration if row["count"]]
@@ -189,8 +232,13 @@ def plot_reliability(calibration, path, ece=None, title="Reliability"):
     ax.set(ylabel="fraction positive", ylim=(0, 1), title=title + (f" (ECE {ece:.3f})" if ece is not None else ""))
     ax.legend(loc="upper left", fontsize=8)
     width = calibration[0]["upper"] - calibration[0]["lower"]
-    hist.bar([r["lower"] for r in calibration], [r["count"] for r in calibration], width=width, align="edge",
-             edgecolor="black")
+    hist.bar(
+        [r["lower"] for r in calibration],
+        [r["count"] for r in calibration],
+        width=width,
+        align="edge",
+        edgecolor="black",
+    )
     hist.set(xlabel="predicted probability", ylabel="reviews", xlim=(0, 1), yscale="log")
     fig.tight_layout()
     fig.savefig(path)
@@ -201,8 +249,19 @@ def plot_reliability(calibration, path, ece=None, title="Reliability"):
 # --- the whole evaluation ----------------------------------------------------------------
 
 
-def evaluate(labels, probabilities, texts, output_dir=None, name="model", ks=DEFAULT_KS, thresholds=DEFAULT_THRESHOLDS,
-             bins=10, threshold=0.5, baseline=None, uncalibrated=None):
+def evaluate(
+    labels: _Labels,
+    probabilities: _Scores,
+    texts: Sequence[str],
+    output_dir: str | Path | None = None,
+    name: str = "model",
+    ks: Sequence[int] = DEFAULT_KS,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    bins: int = 10,
+    threshold: float = 0.5,
+    baseline: _Scores | None = None,
+    uncalibrated: _Scores | None = None,
+) -> dict[str, Any]:
     """Model, baseline (when its scores are given) and keyword rule on the same examples.
 
     `uncalibrated`: the model's raw softmax scores, to report the calibration error before
@@ -241,7 +300,7 @@ def evaluate(labels, probabilities, texts, output_dir=None, name="model", ks=DEF
     return result
 
 
-def format_report(result):
+def format_report(result: Mapping[str, Any]) -> str:
     """The evaluation as text for the terminal."""
     model = result["model"]
 
@@ -249,8 +308,10 @@ def format_report(result):
         return "   -  " if value is None else f"{value:6.3f}"
 
     def row(name, r):
-        return (f"{name:14}{f(r['auroc'])} {f(r['average_precision'])} {f(r['f1'])} {f(r['precision'])} "
-                f"{f(r['recall'])} {f(r['ece'])}")
+        return (
+            f"{name:14}{f(r['auroc'])} {f(r['average_precision'])} {f(r['f1'])} {f(r['precision'])} "
+            f"{f(r['recall'])} {f(r['ece'])}"
+        )
 
     lines = [
         f"{model['examples']} examples, {model['positives']} positive",
@@ -264,8 +325,9 @@ def format_report(result):
         "precision@k: " + ", ".join(f"@{k} {v:.3f}" for k, v in model["precision_at_k"].items()),
     ]
     if model.get("ece_uncalibrated") is not None:
-        lines.append(f"calibration error (ECE): {model['ece_uncalibrated']:.3f} before calibration, "
-                     f"{model['ece']:.3f} after")
+        lines.append(
+            f"calibration error (ECE): {model['ece_uncalibrated']:.3f} before calibration, {model['ece']:.3f} after"
+        )
     lines += [
         "",
         f"{'threshold':>9} {'precision':>9} {'recall':>7} {'F1':>6} {'share ≥ t':>10} {'count':>6}",

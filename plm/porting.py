@@ -1,4 +1,6 @@
-"""Port an ELECTRA TensorFlow checkpoint to HuggingFace PyTorch directories.
+"""Over 500 lines: the weight table and every step of one port (config, checkpoint, mapping, tokenizer, --verify).
+
+Port an ELECTRA TensorFlow checkpoint to HuggingFace PyTorch directories.
 
 The checkpoint uses the variable names of the original ELECTRA release
 (google-research/electra), which `pretrain_plm` also writes, so one port serves
@@ -15,11 +17,26 @@ TensorFlow is imported only to read the checkpoint (and to run the reference
 forward of `verify_logits`); this module is imported by commands only.
 """
 
+from __future__ import annotations
+
+import collections.abc
 import json
 import re
 import shutil
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    from transformers import (
+        ElectraConfig,
+        ElectraForMaskedLM,
+        ElectraForPreTraining,
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+    )
 
 # --- The name mapping ------------------------------------------------------
 #
@@ -38,17 +55,57 @@ WEIGHT_TABLE = [
     ("electra.embeddings_project.weight", "{tower}/embeddings_project/kernel", True),
     ("electra.embeddings_project.bias", "{tower}/embeddings_project/bias", False),
     # transformer layers
-    ("electra.encoder.layer.{i}.attention.self.query.weight", "{tower}/encoder/layer_{i}/attention/self/query/kernel", True),
-    ("electra.encoder.layer.{i}.attention.self.query.bias", "{tower}/encoder/layer_{i}/attention/self/query/bias", False),
-    ("electra.encoder.layer.{i}.attention.self.key.weight", "{tower}/encoder/layer_{i}/attention/self/key/kernel", True),
+    (
+        "electra.encoder.layer.{i}.attention.self.query.weight",
+        "{tower}/encoder/layer_{i}/attention/self/query/kernel",
+        True,
+    ),
+    (
+        "electra.encoder.layer.{i}.attention.self.query.bias",
+        "{tower}/encoder/layer_{i}/attention/self/query/bias",
+        False,
+    ),
+    (
+        "electra.encoder.layer.{i}.attention.self.key.weight",
+        "{tower}/encoder/layer_{i}/attention/self/key/kernel",
+        True,
+    ),
     ("electra.encoder.layer.{i}.attention.self.key.bias", "{tower}/encoder/layer_{i}/attention/self/key/bias", False),
-    ("electra.encoder.layer.{i}.attention.self.value.weight", "{tower}/encoder/layer_{i}/attention/self/value/kernel", True),
-    ("electra.encoder.layer.{i}.attention.self.value.bias", "{tower}/encoder/layer_{i}/attention/self/value/bias", False),
-    ("electra.encoder.layer.{i}.attention.output.dense.weight", "{tower}/encoder/layer_{i}/attention/output/dense/kernel", True),
-    ("electra.encoder.layer.{i}.attention.output.dense.bias", "{tower}/encoder/layer_{i}/attention/output/dense/bias", False),
-    ("electra.encoder.layer.{i}.attention.output.LayerNorm.weight", "{tower}/encoder/layer_{i}/attention/output/LayerNorm/gamma", False),
-    ("electra.encoder.layer.{i}.attention.output.LayerNorm.bias", "{tower}/encoder/layer_{i}/attention/output/LayerNorm/beta", False),
-    ("electra.encoder.layer.{i}.intermediate.dense.weight", "{tower}/encoder/layer_{i}/intermediate/dense/kernel", True),
+    (
+        "electra.encoder.layer.{i}.attention.self.value.weight",
+        "{tower}/encoder/layer_{i}/attention/self/value/kernel",
+        True,
+    ),
+    (
+        "electra.encoder.layer.{i}.attention.self.value.bias",
+        "{tower}/encoder/layer_{i}/attention/self/value/bias",
+        False,
+    ),
+    (
+        "electra.encoder.layer.{i}.attention.output.dense.weight",
+        "{tower}/encoder/layer_{i}/attention/output/dense/kernel",
+        True,
+    ),
+    (
+        "electra.encoder.layer.{i}.attention.output.dense.bias",
+        "{tower}/encoder/layer_{i}/attention/output/dense/bias",
+        False,
+    ),
+    (
+        "electra.encoder.layer.{i}.attention.output.LayerNorm.weight",
+        "{tower}/encoder/layer_{i}/attention/output/LayerNorm/gamma",
+        False,
+    ),
+    (
+        "electra.encoder.layer.{i}.attention.output.LayerNorm.bias",
+        "{tower}/encoder/layer_{i}/attention/output/LayerNorm/beta",
+        False,
+    ),
+    (
+        "electra.encoder.layer.{i}.intermediate.dense.weight",
+        "{tower}/encoder/layer_{i}/intermediate/dense/kernel",
+        True,
+    ),
     ("electra.encoder.layer.{i}.intermediate.dense.bias", "{tower}/encoder/layer_{i}/intermediate/dense/bias", False),
     ("electra.encoder.layer.{i}.output.dense.weight", "{tower}/encoder/layer_{i}/output/dense/kernel", True),
     ("electra.encoder.layer.{i}.output.dense.bias", "{tower}/encoder/layer_{i}/output/dense/bias", False),
@@ -75,11 +132,6 @@ TOWER_SCOPES = {
     "discriminator": ("electra/", "discriminator_predictions/"),
     "generator": ("generator/", "generator_predictions/"),
 }
-SIZES = {  # the original release's `model_size` presets (configure_pretraining.py / get_bert_config)
-    "small": {"hidden_size": 256, "num_hidden_layers": 12},
-    "base": {"hidden_size": 768, "num_hidden_layers": 12},
-    "large": {"hidden_size": 1024, "num_hidden_layers": 24},
-}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
@@ -102,9 +154,9 @@ class Architecture:
     type_vocab_size: int = 2
     hidden_act: str = "gelu"
     layer_norm_eps: float = 1e-12
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
-    def hf_config(self, **kwargs):
+    def hf_config(self, **kwargs: Any) -> ElectraConfig:
         from transformers import ElectraConfig
 
         return ElectraConfig(
@@ -122,11 +174,13 @@ class Architecture:
         )
 
 
-def read_training_config(path):
+def read_training_config(path: str | Path) -> dict[str, Any]:
     """The training config: our `pretraining_config.json` or a released hparams JSON."""
     path = Path(path)
     if not path.is_file():
-        raise PortError(f"{path}: no training config; pass --config (pretraining_config.json or the release's hparams JSON)")
+        raise PortError(
+            f"{path}: no training config; pass --config (pretraining_config.json or the release's hparams JSON)"
+        )
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -137,12 +191,18 @@ def read_training_config(path):
 
 
 BERT_KEYS = (
-    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-    "max_position_embeddings", "type_vocab_size", "hidden_act", "embedding_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "hidden_act",
+    "embedding_size",
 )
 
 
-def architectures(training_config):
+def architectures(training_config: collections.abc.Mapping[str, Any]) -> tuple[Architecture, Architecture]:
     """(discriminator, generator) architectures, following the original release's rules.
 
     `model_size` picks hidden size, layers (and embedding size 128 for small);
@@ -152,39 +212,54 @@ def architectures(training_config):
     generator is `generator_hidden_size` × hidden wide and `generator_layers` ×
     layers deep, with heads max(1, hidden // 64) and FF 4 × its hidden size.
     """
+    from plm.electra.config import MODEL_SIZES, discriminator_shape, generator_shape
+
     config = dict(training_config)
     if "vocab_size" not in config:
         raise PortError("the training config has no vocab_size")
     size = config.get("model_size", "small")
-    if size not in SIZES:
-        raise PortError(f"unknown model_size {size!r}; expected one of {', '.join(SIZES)}")
-    bert = dict(SIZES[size], embedding_size=128 if size == "small" else None)
-    bert.update({key: config[key] for key in BERT_KEYS if config.get(key) is not None})
+    if size not in MODEL_SIZES:
+        raise PortError(f"unknown model_size {size!r}; expected one of {', '.join(MODEL_SIZES)}")
+    bert = {key: config[key] for key in BERT_KEYS if config.get(key) is not None}
     bert.update(config.get("model_hparam_overrides") or {})
-    bert["num_attention_heads"] = bert.get("num_attention_heads") or max(1, bert["hidden_size"] // 64)
-    bert["intermediate_size"] = bert.get("intermediate_size") or 4 * bert["hidden_size"]
     act = bert.get("hidden_act", "gelu")
     if act != "gelu":
-        raise PortError(f"hidden_act {act!r}: ELECTRA uses exact (erf) GELU, 'gelu'; refusing to port a different activation")
+        raise PortError(
+            f"hidden_act {act!r}: ELECTRA uses exact (erf) GELU, 'gelu'; refusing to port a different activation"
+        )
+    try:
+        shape = discriminator_shape(
+            size,
+            **{
+                k: bert.get(k)
+                for k in (
+                    "hidden_size",
+                    "num_hidden_layers",
+                    "num_attention_heads",
+                    "intermediate_size",
+                    "embedding_size",
+                )
+            },
+        )
+    except ValueError as exc:
+        raise PortError(str(exc)) from None
     common = {
         "vocab_size": int(config["vocab_size"]),
-        "embedding_size": int(bert["embedding_size"] or bert["hidden_size"]),
+        "embedding_size": int(shape["embedding_size"]),
         "max_position_embeddings": int(bert.get("max_position_embeddings") or 512),
         "type_vocab_size": int(bert.get("type_vocab_size") or 2),
     }
     discriminator = Architecture(
-        hidden_size=int(bert["hidden_size"]),
-        num_hidden_layers=int(bert["num_hidden_layers"]),
-        num_attention_heads=int(bert["num_attention_heads"]),
-        intermediate_size=int(bert["intermediate_size"]),
+        **{k: int(v) for k, v in shape.items() if k != "embedding_size"},
         **common,
     )
-    gen_hidden = int(round(bert["hidden_size"] * float(config.get("generator_hidden_size", 0.25))))
     generator = Architecture(
-        hidden_size=gen_hidden,
-        num_hidden_layers=int(round(bert["num_hidden_layers"] * float(config.get("generator_layers", 1.0)))),
-        num_attention_heads=max(1, gen_hidden // 64),
-        intermediate_size=4 * gen_hidden,
+        **generator_shape(
+            discriminator.hidden_size,
+            discriminator.num_hidden_layers,
+            float(config.get("generator_hidden_size", 0.25)),
+            float(config.get("generator_layers", 1.0)),
+        ),
         **common,
     )
     fractions = {k: float(config[k]) for k in ("generator_hidden_size", "generator_layers") if k in config}
@@ -200,7 +275,7 @@ def architectures(training_config):
 # --- Reading the checkpoint ---------------------------------------------------
 
 
-def checkpoint_prefix(path):
+def checkpoint_prefix(path: str | Path) -> str:
     """The checkpoint prefix for a prefix, an .index/.data file or a directory (its latest)."""
     import tensorflow as tf
 
@@ -220,7 +295,7 @@ def checkpoint_prefix(path):
     return str(path)
 
 
-def read_checkpoint(path):
+def read_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
     """{TF name: numpy array} for every weight in the checkpoint (no optimizer slots)."""
     import tensorflow as tf
 
@@ -246,17 +321,18 @@ def read_checkpoint(path):
 class Mapping:
     """Which TF variable fills each HF parameter, and what did not fit."""
 
-    tensors: dict  # HF name -> numpy array, transposed as needed
-    missing: list  # (HF name, TF name) the checkpoint lacks
-    misshapen: list  # (HF name, TF name, expected HF shape, TF shape, transposed)
-    unexpected: list  # TF variables of this tower that no HF parameter uses
-    unmapped: list  # HF parameters with no row in WEIGHT_TABLE
+    tensors: dict[str, np.ndarray]  # HF name -> numpy array, transposed as needed
+    missing: list[tuple[str, str]]  # (HF name, TF name) the checkpoint lacks
+    # (HF name, TF name, expected HF shape, TF shape, transposed)
+    misshapen: list[tuple[str, str, tuple[int, ...], tuple[int, ...], bool]]
+    unexpected: list[str]  # TF variables of this tower that no HF parameter uses
+    unmapped: list[str]  # HF parameters with no row in WEIGHT_TABLE
 
     @property
-    def complete(self):
+    def complete(self) -> bool:
         return not (self.missing or self.misshapen or self.unexpected or self.unmapped)
 
-    def problems(self):
+    def problems(self) -> list[str]:
         lines = []
         lines += [f"missing in the checkpoint: {tf} (for {hf})" for hf, tf in self.missing]
         lines += [
@@ -275,7 +351,7 @@ def _row_pattern(hf_pattern):
 _ROWS = [(_row_pattern(hf), tf, transpose) for hf, tf, transpose in WEIGHT_TABLE]
 
 
-def tf_name_for(hf_name, tower, emb):
+def tf_name_for(hf_name: str, tower: str, emb: str) -> tuple[str, bool] | None:
     """(TF name, transpose) for a HuggingFace parameter, or None when the table has no row."""
     for pattern, tf_pattern, transpose in _ROWS:
         match = pattern.match(hf_name)
@@ -284,7 +360,11 @@ def tf_name_for(hf_name, tower, emb):
     return None
 
 
-def map_weights(variables, hf_shapes, which):
+def map_weights(
+    variables: collections.abc.Mapping[str, np.ndarray],
+    hf_shapes: collections.abc.Mapping[str, Sequence[int]],
+    which: str,
+) -> Mapping:
     """Fill every HF parameter (name -> shape) from checkpoint variables, for one tower."""
     tower = "electra" if which == "discriminator" else "generator"
     # The generator reuses the discriminator's embeddings unless it was trained with its own.
@@ -314,7 +394,7 @@ def map_weights(variables, hf_shapes, which):
 # --- Building and writing the HuggingFace model ------------------------------------
 
 
-def build_model(which, arch):
+def build_model(which: str, arch: Architecture) -> ElectraForPreTraining | ElectraForMaskedLM:
     import torch
     from transformers import ElectraForMaskedLM, ElectraForPreTraining
 
@@ -323,7 +403,9 @@ def build_model(which, arch):
     return model_class(arch.hf_config(architectures=[model_class.__name__]))
 
 
-def port_tower(variables, arch, which):
+def port_tower(
+    variables: collections.abc.Mapping[str, np.ndarray], arch: Architecture, which: str
+) -> tuple[ElectraForPreTraining | ElectraForMaskedLM, Mapping]:
     """The HF model for one tower, filled from the checkpoint; PortError if anything does not fit."""
     import torch
 
@@ -344,19 +426,28 @@ def port_tower(variables, arch, which):
     return model, mapping
 
 
-def load_tokenizer(tokenizer_dir, arch):
+def load_tokenizer(tokenizer_dir: str | Path, arch: Architecture) -> PreTrainedTokenizerBase:
     """The pretraining tokenizer (tokenizer.json), or one built from a release's vocab.txt."""
-    from transformers import AutoTokenizer, ElectraTokenizerFast
+    from transformers import ElectraTokenizerFast
+
+    from .vocab import load_tokenizer as load_fast_tokenizer
 
     source = Path(tokenizer_dir)
     if (source / "tokenizer.json").exists():
-        tokenizer = AutoTokenizer.from_pretrained(str(source))
+        try:
+            tokenizer = load_fast_tokenizer(source)
+        except ValueError as exc:
+            raise PortError(str(exc)) from None
     elif (source / "vocab.txt").exists() or (source.is_file() and source.name == "vocab.txt"):
         vocab = source if source.is_file() else source / "vocab.txt"
         lower = arch.extra.get("do_lower_case", False)
-        tokenizer = ElectraTokenizerFast(vocab_file=str(vocab), do_lower_case=lower, strip_accents=None if lower else False)
+        tokenizer = ElectraTokenizerFast(
+            vocab_file=str(vocab), do_lower_case=lower, strip_accents=None if lower else False
+        )
     else:
-        raise PortError(f"{source}: no tokenizer.json or vocab.txt; pass --tokenizer with the tokenizer used in pretraining")
+        raise PortError(
+            f"{source}: no tokenizer.json or vocab.txt; pass --tokenizer with the tokenizer used in pretraining"
+        )
     if len(tokenizer) > arch.vocab_size:
         raise PortError(
             f"{source}: the tokenizer has {len(tokenizer)} tokens but the model's vocabulary is {arch.vocab_size}; "
@@ -365,7 +456,7 @@ def load_tokenizer(tokenizer_dir, arch):
     return tokenizer
 
 
-def write_tokenizer(tokenizer_dir, tokenizer, output):
+def write_tokenizer(tokenizer_dir: str | Path, tokenizer: PreTrainedTokenizerBase, output: str | Path) -> None:
     """Copy the tokenizer files as they are (cased, as trained); a vocab.txt-only tokenizer is saved."""
     source = Path(tokenizer_dir)
     if (source / "tokenizer.json").exists():
@@ -376,7 +467,7 @@ def write_tokenizer(tokenizer_dir, tokenizer, output):
         tokenizer.save_pretrained(str(output))
 
 
-def save_model(model, output, formats=("safetensors",)):
+def save_model(model: PreTrainedModel, output: str | Path, formats: Collection[str] = ("safetensors",)) -> Path:
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(output))  # config.json + model.safetensors
@@ -387,7 +478,7 @@ def save_model(model, output, formats=("safetensors",)):
     return output
 
 
-def model_card(which, source, arch, training_config_path):
+def model_card(which: str, source: str | Path, arch: Architecture, training_config_path: str | Path) -> str:
     return (
         f"# ELECTRA {which} (ported)\n\n"
         f"Ported from the TensorFlow checkpoint `{source}` with `manage.py port_checkpoint`, "
@@ -403,7 +494,14 @@ def model_card(which, source, arch, training_config_path):
 # --- --verify: the same batch through TensorFlow and PyTorch ---------------------------
 
 
-def tf_logits(checkpoint, discriminator, which, input_ids, input_mask, segment_ids):
+def tf_logits(
+    checkpoint: str | Path,
+    discriminator: Architecture,
+    which: str,
+    input_ids: np.ndarray,
+    input_mask: np.ndarray,
+    segment_ids: np.ndarray,
+) -> np.ndarray:
     """Logits of the project's TF2 ELECTRA (`plm.electra`), restored from the checkpoint."""
     import tensorflow as tf
 
@@ -434,12 +532,16 @@ def tf_logits(checkpoint, discriminator, which, input_ids, input_mask, segment_i
     return logits.numpy()
 
 
-def verification_batch(tokenizer, arch, texts=None, seed=0):
+def verification_batch(
+    tokenizer: PreTrainedTokenizerBase, arch: Architecture, texts: Sequence[str] | None = None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A batch of real-looking inputs: tokenised texts when given, else random ids, with padding."""
     import numpy as np
 
     if texts:
-        encoded = tokenizer(list(texts), truncation=True, max_length=min(64, arch.max_position_embeddings), padding=True)
+        encoded = tokenizer(
+            list(texts), truncation=True, max_length=min(64, arch.max_position_embeddings), padding=True
+        )
         ids = np.array(encoded["input_ids"], dtype=np.int32)
         mask = np.array(encoded["attention_mask"], dtype=np.int32)
     else:
@@ -453,7 +555,9 @@ def verification_batch(tokenizer, arch, texts=None, seed=0):
     return ids, mask, segments
 
 
-def torch_logits(model, input_ids, input_mask, segment_ids):
+def torch_logits(
+    model: PreTrainedModel, input_ids: np.ndarray, input_mask: np.ndarray, segment_ids: np.ndarray
+) -> np.ndarray:
     import torch
 
     with torch.inference_mode():
@@ -465,7 +569,13 @@ def torch_logits(model, input_ids, input_mask, segment_ids):
     return out.logits.float().numpy()
 
 
-def verify_logits(model, checkpoint, discriminator, which, batch):
+def verify_logits(
+    model: PreTrainedModel,
+    checkpoint: str | Path,
+    discriminator: Architecture,
+    which: str,
+    batch: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> float:
     """Largest |TF − PyTorch| logit difference over the real (unpadded) positions."""
     import numpy as np
 
@@ -485,13 +595,19 @@ class PortResult:
     output: Path
     arch: Architecture
     weights: int
-    max_difference: float = None
+    max_difference: float | None = None
 
 
 def port_checkpoint(
-    checkpoint, config_path, outputs, tokenizer_dir, formats=("safetensors",),
-    verify=False, verify_texts=None, tolerance=1e-4,
-):
+    checkpoint: str | Path,
+    config_path: str | Path,
+    outputs: collections.abc.Mapping[str, str | Path],
+    tokenizer_dir: str | Path,
+    formats: Collection[str] = ("safetensors",),
+    verify: bool = False,
+    verify_texts: Sequence[str] | None = None,
+    tolerance: float = 1e-4,
+) -> list[PortResult]:
     """Port each tower in `outputs` ({"discriminator": dir, "generator": dir}); write only once all fit."""
     towers = list(outputs)
     training_config = read_training_config(config_path)

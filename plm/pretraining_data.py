@@ -23,6 +23,8 @@ import os
 import random
 from pathlib import Path
 
+from .vocab import load_tokenizer
+
 SHARD_NAME = "pretrain_data.tfrecord-{index}-of-{count}"
 TOKENIZE_BATCH = 1000
 
@@ -42,26 +44,6 @@ class BuildStats:
     @property
     def padding_share(self) -> float:
         return 1 - self.tokens / self.positions if self.positions else 0.0
-
-
-def load_tokenizer(directory):
-    """The fast tokenizer of a directory, refusing ones that would mangle Korean text."""
-    from transformers import AutoTokenizer
-
-    directory = Path(directory)
-    if not (directory / "tokenizer.json").exists():
-        raise ValueError(
-            f"{directory} has no tokenizer.json: a directory holding only vocab.txt loads lower-cased, with accents "
-            "stripped, which turns Hangul into [UNK]. Use a directory written by train_tokenizer (save_pretrained)."
-        )
-    tokenizer = AutoTokenizer.from_pretrained(str(directory))
-    for token in ("[CLS]", "[SEP]", "[MASK]"):
-        if tokenizer.convert_tokens_to_ids(token) in (None, tokenizer.unk_token_id):
-            raise ValueError(f"the tokenizer in {directory} has no {token} token")
-    probe = tokenizer.tokenize("한국어 리뷰")
-    if tokenizer.unk_token in probe:
-        raise ValueError(f"the tokenizer in {directory} turns Hangul into {tokenizer.unk_token}: {probe}")
-    return tokenizer
 
 
 def corpus_files(inputs) -> list:
@@ -99,8 +81,11 @@ class ExampleBuilder:
         first_target = 100000 if self.rng.random() < 0.1 else (self.target_length - 3) // 2
         first, second = [], []
         for sentence in self.sentences:
-            if (not first or len(first) + len(sentence) < first_target
-                    or (not second and len(first) < first_target and self.rng.random() < 0.5)):
+            if (
+                not first
+                or len(first) + len(sentence) < first_target
+                or (not second and len(first) < first_target and self.rng.random() < 0.5)
+            ):
                 first += sentence
             else:
                 second += sentence
@@ -127,11 +112,15 @@ def serialize(input_ids, segment_ids, max_length) -> bytes:
     def feature(values):
         return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
 
-    example = tf.train.Example(features=tf.train.Features(feature={
-        "input_ids": feature(input_ids + [0] * pad),
-        "input_mask": feature([1] * len(input_ids) + [0] * pad),
-        "segment_ids": feature(segment_ids + [0] * pad),
-    }))
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "input_ids": feature(input_ids + [0] * pad),
+                "input_mask": feature([1] * len(input_ids) + [0] * pad),
+                "segment_ids": feature(segment_ids + [0] * pad),
+            }
+        )
+    )
     return example.SerializeToString()
 
 
@@ -146,8 +135,9 @@ def generate_examples(job: dict):
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(Path(job["tokenizer"]) / "tokenizer.json"))
-    builder = ExampleBuilder(job["cls_id"], job["sep_id"], job["max_seq_length"],
-                             random.Random(job["seed"] * 1000 + job["job_id"]))
+    builder = ExampleBuilder(
+        job["cls_id"], job["sep_id"], job["max_seq_length"], random.Random(job["seed"] * 1000 + job["job_id"])
+    )
     for path in job["inputs"]:
         batch = []
         for line in read_lines(path):
@@ -213,8 +203,9 @@ def count_lines(files) -> int:
     return total
 
 
-def build_pretraining_data(inputs, tokenizer_dir, output_dir, *, max_seq_length=128, num_out_files=1000,
-                           num_processes=1, seed=0, progress=True) -> BuildStats:
+def build_pretraining_data(
+    inputs, tokenizer_dir, output_dir, *, max_seq_length=128, num_out_files=1000, num_processes=1, seed=0, progress=True
+) -> BuildStats:
     """Write `num_out_files` TFRecord shards of ELECTRA pretraining examples; returns the totals."""
     from tqdm import tqdm
 
@@ -227,17 +218,22 @@ def build_pretraining_data(inputs, tokenizer_dir, output_dir, *, max_seq_length=
     num_processes = min(num_processes, num_out_files, len(files))
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [{
-        "job_id": j,
-        "inputs": files[j::num_processes],
-        "outputs": [str(output_dir / SHARD_NAME.format(index=i, count=num_out_files))
-                    for i in range(j, num_out_files, num_processes)],
-        "tokenizer": str(tokenizer_dir),
-        "cls_id": tokenizer.cls_token_id,
-        "sep_id": tokenizer.sep_token_id,
-        "max_seq_length": max_seq_length,
-        "seed": seed,
-    } for j in range(num_processes)]
+    jobs = [
+        {
+            "job_id": j,
+            "inputs": files[j::num_processes],
+            "outputs": [
+                str(output_dir / SHARD_NAME.format(index=i, count=num_out_files))
+                for i in range(j, num_out_files, num_processes)
+            ],
+            "tokenizer": str(tokenizer_dir),
+            "cls_id": tokenizer.cls_token_id,
+            "sep_id": tokenizer.sep_token_id,
+            "max_seq_length": max_seq_length,
+            "seed": seed,
+        }
+        for j in range(num_processes)
+    ]
 
     stats = BuildStats()
     writers = {job["job_id"]: ShardWriter(job["outputs"], max_seq_length, stats) for job in jobs}
@@ -272,7 +268,7 @@ def run_workers(jobs, writers, bar):
                 job_id, examples, lines = queue.get(timeout=5)
             except queues.Empty:
                 if any(w.exitcode not in (None, 0) for w in workers):
-                    raise RuntimeError("a tokenizing process died; rerun with --num-processes 1 to see why")
+                    raise RuntimeError("a tokenizing process died; rerun with --num-processes 1 to see why") from None
                 continue
             if examples is None:
                 running -= 1

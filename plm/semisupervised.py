@@ -37,8 +37,10 @@ def _shared_rows():
         rows = beauty.dedupe(beauty.load_reviews(shared_data_dir()))
     except FileNotFoundError as exc:
         raise PoolError(f"{exc} (set HWADMIN_SHARED_DATA, or pass a JSONL file)") from None
-    return [{"text": r["text"], "product_id": r["product_id"], "source_ref": f"{r['source']}/{r['source_ref']}"}
-            for r in rows]
+    return [
+        {"text": r["text"], "product_id": r["product_id"], "source_ref": f"{r['source']}/{r['source_ref']}"}
+        for r in rows
+    ]
 
 
 def _jsonl_rows(path):
@@ -59,18 +61,24 @@ def _jsonl_rows(path):
             product = row.get("product_id")
             if not product and isinstance(row.get("product"), dict):  # the ingest format
                 product = row["product"].get("external_id")
-            rows.append({"text": str(text or ""), "product_id": str(product or ""),
-                         "source_ref": f"{Path(path).name}:{number}"})
+            rows.append(
+                {"text": str(text or ""), "product_id": str(product or ""), "source_ref": f"{Path(path).name}:{number}"}
+            )
     return rows
 
 
 def _review_rows():
     from moderation.models import Review, join_review_text
 
-    reviews = (Review.objects.filter(visibility=Review.Visibility.VISIBLE)
-               .values_list("pk", "good_text", "bad_text", "product__external_id").order_by("pk"))
-    return [{"text": join_review_text(good, bad), "product_id": product or "", "source_ref": f"review:{pk}"}
-            for pk, good, bad, product in reviews.iterator(chunk_size=5000)]
+    reviews = (
+        Review.objects.filter(visibility=Review.Visibility.VISIBLE)
+        .values_list("pk", "good_text", "bad_text", "product__external_id")
+        .order_by("pk")
+    )
+    return [
+        {"text": join_review_text(good, bad), "product_id": product or "", "source_ref": f"review:{pk}"}
+        for pk, good, bad, product in reviews.iterator(chunk_size=5000)
+    ]
 
 
 def read_source(source):
@@ -113,8 +121,13 @@ def build_pool(source, data, limit=None, seed=0):
         kept = [kept[i] for i in sorted(random.Random(seed).sample(range(len(kept)), limit))]
     if not kept:
         raise PoolError(f"{name}: no unlabelled review is left once the labelled texts and test products are removed")
-    info = {"source": name, "read": len(rows), "size": len(kept), "dropped": dropped,
-            "test_products_excluded": len(test_products)}
+    info = {
+        "source": name,
+        "read": len(rows),
+        "size": len(kept),
+        "dropped": dropped,
+        "test_products_excluded": len(test_products),
+    }
     return kept, info
 
 
@@ -146,7 +159,9 @@ def teacher_probabilities(teacher, data, texts, log=print):
                 raise PoolError(f"teacher {exc}") from None
             columns.append(predict_proba(model, tokenizer, texts, max_length))
             described.append({"teacher": str(Path(name).resolve()), "calibrated": model.calibration is not None})
-        log(f"teacher {described[-1]['teacher']}: mean probability {sum(columns[-1]) / max(1, len(texts)):.3f} "
-            f"on {len(texts)} unlabelled reviews")
+        log(
+            f"teacher {described[-1]['teacher']}: mean probability {sum(columns[-1]) / max(1, len(texts)):.3f} "
+            f"on {len(texts)} unlabelled reviews"
+        )
     probabilities = [sum(values) / len(values) for values in zip(*columns)]
     return probabilities, {"teachers": described, "combined": "mean" if len(names) > 1 else "single"}

@@ -1,4 +1,6 @@
-"""Text normalisation for the pretraining corpus: rules per source, replacement tokens.
+"""Over 500 lines: the chunk pipeline's stages share private patterns, code-point tables and token placeholders.
+
+Text normalisation for the pretraining corpus: rules per source, replacement tokens.
 
 A source's text passes through one `Rules` (a named profile, `public` or
 `review`, optionally overridden by a small TOML file). Things that carry little
@@ -9,7 +11,7 @@ meaning but much variety become a single token:
 
 Numbers, punctuation, special symbols, emoji and foreign scripts are kept,
 normalised or dropped as the rules say; long runs of one letter are shortened
-with soynlp's repeat normaliser; emoji are recognised with the `emoji` package.
+with soynlp's repeat rule (its pattern, inlined); emoji are recognised with the `emoji` package.
 
 Speed matters (a corpus is gigabytes), so `normalise_chunk` works on a whole
 chunk of documents at once, joined with NUL, and nothing makes the regular-
@@ -22,7 +24,7 @@ rule's changes. The character rules (emoji, foreign scripts, symbols, the
 punctuation fold) run on the stretches of such characters alone, cached. Runs of
 one character, sentence ends, tokens and line breaks are worked out on the code
 points, and the chunk is decoded once. The result is exactly that of the plain
-normaliser (one regular-expression pass per rule: tests/plm/reference_text.py),
+normaliser (one regular-expression pass per rule: tests/plm/helper_reference_text.py),
 which tests/plm/test_text_reference.py checks on every line of tests/data/plm
 and on made-up text. While the rules run, replacement tokens are held as
 private-use characters so that later rules (punctuation, symbols) cannot break
@@ -38,7 +40,6 @@ from pathlib import Path
 
 import emoji
 import numpy as np
-from soynlp.normalizer import _normalizer as soynlp_normalizer
 
 PROFILE_DIR = Path(__file__).resolve().parent / "resources" / "profiles"
 PROFILES = ("public", "review")
@@ -86,7 +87,9 @@ class Rules:
     def __post_init__(self):
         for key, allowed in CHOICES.items():
             if getattr(self, key) not in allowed:
-                raise ValueError(f"{key} = {getattr(self, key)!r} in rules {self.name!r}: use one of {', '.join(allowed)}")
+                raise ValueError(
+                    f"{key} = {getattr(self, key)!r} in rules {self.name!r}: use one of {', '.join(allowed)}"
+                )
         if self.repeat < 0 or self.min_document_chars < 0:
             raise ValueError(f"repeat and min_document_chars must be 0 or more (rules {self.name!r})")
 
@@ -111,7 +114,9 @@ def load_rules(spec="review"):
     known = {field.name for field in dataclasses.fields(Rules)} - {"name"}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"unknown rule key(s) {', '.join(unknown)} in {spec}: known keys are {', '.join(sorted(known))}")
+        raise ValueError(
+            f"unknown rule key(s) {', '.join(unknown)} in {spec}: known keys are {', '.join(sorted(known))}"
+        )
     return Rules(name=name, **values)
 
 
@@ -126,6 +131,9 @@ def _read_toml(path):
 # pipeline below runs such a pattern only where a cheap search says it can
 # match (or runs an equivalent pattern that starts with a literal).
 
+# A letter run: soynlp's repeatchars_pattern (soynlp 0.0.493, `(\w)\1{3,}`), inlined rather than read from
+# that package's private module; digits are excluded where it is used (a price is not a repeat).
+_REPEATED_CHAR = re.compile(r"(\w)\1{3,}")
 _CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200c\u200e\u200f\ufeff\ue000-\ue00f]")
 
 EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
@@ -186,20 +194,38 @@ _SPECIAL_TABLE = {"♥": "♡", "❥": "♡", "☆": "★", "✩": "★", "✰":
 _SPECIAL_FOLD = re.compile("[" + "".join(_SPECIAL_TABLE) + "]")
 _SPECIAL_RUN = re.compile(f"([{SPECIAL_CHARS}])\\1+")
 
-_FOREIGN_CHARS = (
-    "\u0370-\u03ff\u0400-\u052f\u0590-\u06ff\u0e00-\u0e7f\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-)
+_FOREIGN_CHARS = "\u0370-\u03ff\u0400-\u052f\u0590-\u06ff\u0e00-\u0e7f\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 FOREIGN_RE = re.compile(f"[{_FOREIGN_CHARS}]+")
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
 
-_PUNCT_TABLE = (
-    {
-        **{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)},  # full-width ASCII
-        "\u3000": " ", "“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "〝": '"', "〞": '"',
-        "‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "…": "...", "‥": "..",
-        "～": "~", "〜": "~", "∼": "~", "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-", "−": "-",
-    }
-)
+_PUNCT_TABLE = {
+    **{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)},  # full-width ASCII
+    "\u3000": " ",
+    "“": '"',
+    "”": '"',
+    "„": '"',
+    "‟": '"',
+    "″": '"',
+    "〝": '"',
+    "〞": '"',
+    "‘": "'",
+    "’": "'",
+    "‚": "'",
+    "‛": "'",
+    "′": "'",
+    "…": "...",
+    "‥": "..",
+    "～": "~",
+    "〜": "~",
+    "∼": "~",
+    "‐": "-",
+    "‑": "-",
+    "‒": "-",
+    "–": "-",
+    "—": "-",
+    "―": "-",
+    "−": "-",
+}
 _PUNCT_FOLD = re.compile("[" + "".join(re.escape(c) for c in _PUNCT_TABLE) + "]")
 _DOTS = re.compile(r"\.{4,}")
 _PUNCT_RUN = re.compile(r"([!?~,;:^\-_=*+'\"/|])\1{2,}")
@@ -213,7 +239,9 @@ _ODD_SPACES = re.compile("[\t\x0b\x0c\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000
 _SPACE_RUN = re.compile(" {2,}")
 # Sentence ends: . ! ? … ~ before a space, a period glued to the next Hangul
 # word (시원합니다.잡티), and the common final endings before a space.
-_ENDINGS = "니다|네요|어요|아요|에요|해요|세요|군요|지요|예요|워요|져요|까요|여요|돼요|봐요|나요|래요|대요|줘요|와요|았다|었다|였다|했다|한다|된다|는다|아서요|거든요".split("|")
+_ENDINGS = "니다|네요|어요|아요|에요|해요|세요|군요|지요|예요|워요|져요|까요|여요|돼요|봐요|나요|래요|대요|줘요|와요|았다|었다|였다|했다|한다|된다|는다|아서요|거든요".split(
+    "|"
+)
 # A laugh or a crying ㅠㅠ after an ending belongs to the sentence before it.
 _NOT_AFTER_END = "(?=[^\\sㅠㅜ" + _HOLD["laughing"] + "])"
 _SENTENCE_END = re.compile(
@@ -294,7 +322,9 @@ def _char_table():
 
 
 _CHAR_TABLE = _char_table()
-_URL_TLD_LETTERS = np.array([ord(c) for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\u0130\u0131\u017f\u212a"])
+_URL_TLD_LETTERS = np.array(
+    [ord(c) for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\u0130\u0131\u017f\u212a"]
+)
 
 
 def _code_points(block):
@@ -419,9 +449,17 @@ _DOUBLED_PLACE = _SYLLABLE_CHAR  # a laugh syllable twice: where a syllable laug
 def _place_table():
     table = np.zeros(0x110000, dtype=np.uint16)
     classes = [
-        (_AT_CHAR, "@"), (_COLON_CHAR, ":"), (_W_CHAR, "wW"), (_DOT_CHAR, "."), (_DIGIT_CHAR, "01+"),
-        (_TITLE_CHAR, "씨님쌤"), (_MASK_CHAR, "*○◯O"), (_JAMO_CHAR, "ㅋㅎ"), (_SYLLABLE_CHAR, _LAUGH_SYLLABLES),
-        (_TOKEN_START, "[{"), (_BRACKET_CHAR, "(["),
+        (_AT_CHAR, "@"),
+        (_COLON_CHAR, ":"),
+        (_W_CHAR, "wW"),
+        (_DOT_CHAR, "."),
+        (_DIGIT_CHAR, "01+"),
+        (_TITLE_CHAR, "씨님쌤"),
+        (_MASK_CHAR, "*○◯O"),
+        (_JAMO_CHAR, "ㅋㅎ"),
+        (_SYLLABLE_CHAR, _LAUGH_SYLLABLES),
+        (_TOKEN_START, "[{"),
+        (_BRACKET_CHAR, "(["),
     ]
     for bit, characters in classes:
         for c in characters:
@@ -454,8 +492,13 @@ class _Places:
         after = np.concatenate((points, np.zeros(4, dtype=np.uint32)))  # room to look ahead
         near = _COLON_CHAR | _W_CHAR | _DOT_CHAR | _DIGIT_CHAR | _SYLLABLE_CHAR
         classes = kinds & ~np.uint16(near)
-        for bit, test in ((_COLON_CHAR, _is_url_colon), (_W_CHAR, _is_www), (_DOT_CHAR, _is_domain_dot),
-                          (_DIGIT_CHAR, _is_phone_start), (_SYLLABLE_CHAR, _is_doubled)):
+        for bit, test in (
+            (_COLON_CHAR, _is_url_colon),
+            (_W_CHAR, _is_www),
+            (_DOT_CHAR, _is_domain_dot),
+            (_DIGIT_CHAR, _is_phone_start),
+            (_SYLLABLE_CHAR, _is_doubled),
+        ):
             pick = np.flatnonzero((kinds & bit) != 0)
             if len(pick):
                 mark = _URL_PLACE if bit in (_COLON_CHAR, _W_CHAR, _DOT_CHAR) else bit
@@ -507,7 +550,10 @@ def _is_phone_start(after, at):
     one = (
         (first == ord("1"))
         & ((second == ord("5")) | (second == ord("6")) | (second == ord("8")))
-        & (third >= ord("0")) & (third <= ord("9")) & (fourth >= ord("0")) & (fourth <= ord("9"))
+        & (third >= ord("0"))
+        & (third <= ord("9"))
+        & (fourth >= ord("0"))
+        & (fourth <= ord("9"))
         & (after[at + 4] == ord("-"))
     )
     return zero | plus | one
@@ -535,9 +581,13 @@ def _replace_tokens(places, rules, counts):
         places.change(changes)
     if rules.person:
         person = _HOLD["person"]
-        titles = _matches_at(places.block, _title_starts(places.block, places.at(_TITLE_CHAR)), PERSON_TITLE_RE, _person_or_word)
+        titles = _matches_at(
+            places.block, _title_starts(places.block, places.at(_TITLE_CHAR)), PERSON_TITLE_RE, _person_or_word
+        )
         places.change(titles)
-        masked = _matches_at(places.block, _masked_starts(places.block, places.at(_MASK_CHAR)), PERSON_MASKED_RE, person)
+        masked = _matches_at(
+            places.block, _masked_starts(places.block, places.at(_MASK_CHAR)), PERSON_MASKED_RE, person
+        )
         places.change(masked)
         mentions = _matches_at(places.block, places.at(_AT_CHAR), PERSON_MENTION_RE, person)
         places.change(mentions)
@@ -640,14 +690,18 @@ def _apply_character_rules(places, rules, counts):
     on the stretches of such characters alone, and a stretch that recurs is
     done once (cached). Returns the block."""
     first = (_EMOJI_PLACE if rules.emoji != "keep" else 0) | (_FOREIGN_PLACE if rules.foreign == "drop" else 0)
-    second = (_SPECIAL_PLACE if rules.special != "keep" else 0) | (_PUNCT_FOLD_PLACE if rules.punctuation != "keep" else 0)
+    second = (_SPECIAL_PLACE if rules.special != "keep" else 0) | (
+        _PUNCT_FOLD_PLACE if rules.punctuation != "keep" else 0
+    )
     block, first_present, second_present = places.block, places.present(first), places.present(second)
     gaps, stretches = _stretches(block, places.at(first | second))
     if stretches and first_present:
         work, cache = _first_stretch, _STRETCH_CACHE.setdefault(("first", rules.emoji, rules.foreign), {})
         done = _each_stretch(stretches, work, cache, (rules.emoji, rules.foreign == "drop"), counts)
         if rules.foreign == "drop":  # the brackets' places (in no stretch) move
-            places.change([(at, at + len(old), new) for at, old, new in _stretch_places(gaps, stretches, done) if old != new])
+            places.change(
+                [(at, at + len(old), new) for at, old, new in _stretch_places(gaps, stretches, done) if old != new]
+            )
         stretches = done
     if rules.foreign == "drop":
         block = places.block
@@ -879,7 +933,7 @@ def _shorten_runs(block, repeat, punctuation_runs):
     keep = np.flatnonzero(keep)
     if not len(keep):
         return points, 0
-    letters = soynlp_normalizer.repeatchars_pattern
+    letters = _REPEATED_CHAR
     punctuation = set(_PUNCT_RUN_POINTS.tolist()) if punctuation_runs else ()
     pieces, last, shortened = [], 0, 0
     for start, length, c in zip(firsts[keep].tolist(), lengths[keep].tolist(), chars[keep].tolist()):

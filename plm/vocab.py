@@ -65,7 +65,9 @@ def read_extra_tokens(path):
     return tokens
 
 
-def train_wordpiece(files, vocab_size=75_000, min_frequency=50, extra_tokens=(), limit_alphabet=3000, show_progress=True):
+def train_wordpiece(
+    files, vocab_size=75_000, min_frequency=50, extra_tokens=(), limit_alphabet=3000, show_progress=True
+):
     """A cased BertWordPieceTokenizer trained on the files, special tokens first."""
     from tokenizers import BertWordPieceTokenizer
 
@@ -123,14 +125,18 @@ def save_tokenizer(wordpiece, directory, extra_tokens=()):
         "mask_token": "[MASK]",
         "additional_special_tokens": SPECIAL_TOKENS[5:],
     }
-    (directory / "special_tokens_map.json").write_text(json.dumps(special_map, ensure_ascii=False, indent=2), encoding="utf-8")
+    (directory / "special_tokens_map.json").write_text(
+        json.dumps(special_map, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
     vocab_lines = (directory / "vocab.txt").read_text(encoding="utf-8").split("\n")
     if len([line for line in vocab_lines if line]) != backend.get_vocab_size():
         raise RuntimeError(f"vocab.txt in {directory} does not match tokenizer.json")
     return directory
 
 
-def train_tokenizers(corpus_paths, out_dir, vocab_sizes=(75_000,), min_frequency=50, extra_tokens=(), show_progress=True):
+def train_tokenizers(
+    corpus_paths, out_dir, vocab_sizes=(75_000,), min_frequency=50, extra_tokens=(), show_progress=True
+):
     """Train one tokenizer per vocabulary size; one size writes OUT, several write OUT/vocab-SIZE each."""
     files = corpus_files(corpus_paths)
     out_dir = Path(out_dir)
@@ -147,12 +153,30 @@ def train_tokenizers(corpus_paths, out_dir, vocab_sizes=(75_000,), min_frequency
 
 
 def load_tokenizer(directory):
+    """The fast tokenizer of a directory, refusing ones that would mangle Korean text.
+
+    The one tokenizer loader of the workshop (vocabulary evaluation, pretraining data, fine-tuning,
+    porting). A directory holding only `vocab.txt` is refused: transformers 5 loads it lower-cased
+    with accents stripped, which turns Hangul into [UNK].
+    """
     from transformers import AutoTokenizer
 
     directory = Path(directory)
-    if not (directory / "tokenizer.json").is_file() and not (directory / "vocab.txt").is_file():
-        raise ValueError(f"{directory} is not a tokenizer folder (no tokenizer.json or vocab.txt)")
-    return AutoTokenizer.from_pretrained(str(directory))
+    if not (directory / "tokenizer.json").exists() and not (directory / "vocab.txt").exists():
+        raise ValueError(f"{directory} is not a tokenizer folder (no tokenizer.json); train one with train_tokenizer")
+    if not (directory / "tokenizer.json").exists():
+        raise ValueError(
+            f"{directory} has no tokenizer.json: a directory holding only vocab.txt loads lower-cased, with accents "
+            "stripped, which turns Hangul into [UNK]. Use a directory written by train_tokenizer (save_pretrained)."
+        )
+    tokenizer = AutoTokenizer.from_pretrained(str(directory))
+    for token in ("[CLS]", "[SEP]", "[MASK]"):
+        if tokenizer.convert_tokens_to_ids(token) in (None, tokenizer.unk_token_id):
+            raise ValueError(f"the tokenizer in {directory} has no {token} token")
+    probe = tokenizer.tokenize("한국어 리뷰")
+    if tokenizer.unk_token in probe:
+        raise ValueError(f"the tokenizer in {directory} turns Hangul into {tokenizer.unk_token}: {probe}")
+    return tokenizer
 
 
 def read_beauty_terms(path=BEAUTY_TERMS):
@@ -272,7 +296,11 @@ def unk_rates(tokenizer, texts):
         starts = [m.start() for m in re.finditer(r"\S+", text)]
         words += len(starts)
         tokens += len(encoding.ids)
-        hit = {bisect_right(starts, start) for token_id, (start, _) in zip(encoding.ids, encoding.offsets) if token_id == unk_id}
+        hit = {
+            bisect_right(starts, start)
+            for token_id, (start, _) in zip(encoding.ids, encoding.offsets)
+            if token_id == unk_id
+        }
         unk_tokens += sum(1 for token_id in encoding.ids if token_id == unk_id)
         unk_words += len(hit)
     return {"unk_token_share": unk_tokens / max(tokens, 1), "unk_word_share": unk_words / max(words, 1)}
@@ -314,7 +342,9 @@ def bilstm_accuracy(tokenizer, train, test, epochs=2, batch_size=64, max_seq_len
     length = max(len(ids) for part in encoded.values() for ids in part)
 
     def padded(part):
-        return np.asarray([ids + [tokenizer.pad_token_id] * (length - len(ids)) for ids in encoded[part]], dtype="int32")
+        return np.asarray(
+            [ids + [tokenizer.pad_token_id] * (length - len(ids)) for ids in encoded[part]], dtype="int32"
+        )
 
     keras.utils.set_random_seed(seed)
     model = keras.Sequential(
@@ -379,7 +409,10 @@ def evaluate(
         tasks["acc_reviews"] = ((train[0][:max_train], train[1][:max_train]), (test[0][:max_test], test[1][:max_test]))
     if bilstm and nsmc_dir:
         train, test = nsmc_data(nsmc_dir, max_train, max_test)
-        tasks["acc_nsmc"] = ((normalise_for_eval(train[0], rules), train[1]), (normalise_for_eval(test[0], rules), test[1]))
+        tasks["acc_nsmc"] = (
+            (normalise_for_eval(train[0], rules), train[1]),
+            (normalise_for_eval(test[0], rules), test[1]),
+        )
     rows = []
     for directory in tokenizer_dirs:
         tokenizer = load_tokenizer(directory)
@@ -455,7 +488,11 @@ def plot(rows, path):
         if keys:
             ax.legend(fontsize=8)
     for row in rows:
-        axes.flat[0].annotate(Path(row["tokenizer"]).name, (row["vocab_size"], 100 * row.get("acc_reviews", row.get("acc_nsmc", 0))), fontsize=7)
+        axes.flat[0].annotate(
+            Path(row["tokenizer"]).name,
+            (row["vocab_size"], 100 * row.get("acc_reviews", row.get("acc_nsmc", 0))),
+            fontsize=7,
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -2,8 +2,10 @@
 
 import io
 import json
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -13,21 +15,48 @@ from moderation.models import Check, Classifier
 DEMO_EPOCHS = "3"
 
 
+def build_toy_demo(work, epochs, out):
+    """build_demo_model at toy size: a 3,000-word vocabulary, 1 layer of 32, 4 pretraining steps."""
+    call_command(
+        "build_demo_model",
+        "--workdir",
+        str(work),
+        "--vocab-size",
+        "3000",
+        "--hidden-size",
+        "32",
+        "--layers",
+        "1",
+        "--pretrain-steps",
+        "4",
+        "--epochs",
+        epochs,
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+
+
+def assert_every_stage_ran(work):
+    """The corpus, vocabulary, pretraining data and pretraining checkpoint are in the work folder."""
+    assert (work / "corpus" / "stats.json").exists()
+    assert (work / "vocab" / "tokenizer.json").exists()
+    assert list((work / "pretrain-data").glob("pretrain_data.tfrecord-*"))
+    assert (work / "electra" / "model.ckpt-4.index").exists()
+
+
 @pytest.mark.django_db
 def test_build_demo_model_runs_the_pipeline_and_never_registers_a_model_whose_scores_do_not_spread(tmp_path):
     """At toy size (1 layer of 32, 4 pretraining steps, 1 epoch) every stage runs, and the result scores
     every sample review the same: it is refused, and nothing is registered."""
     out = io.StringIO()
     work = tmp_path / "demo"
-    with pytest.raises(CommandError, match=r"barely differ \(standard deviation 0\.0\d+, under 0\.05\).*not registered"):
-        call_command("build_demo_model", "--workdir", str(work), "--vocab-size", "3000", "--hidden-size", "32",
-                     "--layers", "1", "--pretrain-steps", "4", "--epochs", "1", stdout=out, stderr=io.StringIO())
+    with pytest.raises(
+        CommandError, match=r"barely differ \(standard deviation 0\.0\d+, under 0\.05\).*not registered"
+    ):
+        build_toy_demo(work, "1", out)
     assert not Classifier.objects.exists()
     # every stage left its output, the semi-supervised fine-tuning included
-    assert (work / "corpus" / "stats.json").exists()
-    assert (work / "vocab" / "tokenizer.json").exists()
-    assert list((work / "pretrain-data").glob("pretrain_data.tfrecord-*"))
-    assert (work / "electra" / "model.ckpt-4.index").exists()
+    assert_every_stage_ran(work)
     metrics = json.loads((work / "unused-classifier" / "metrics.json").read_text())
     assert metrics["semi_supervised"]["source"].endswith("sample/reviews.jsonl")
     assert metrics["semi_supervised"]["teachers"][0]["teacher"] == "baseline"
@@ -40,14 +69,10 @@ def test_build_demo_model_activates_a_classifier_whose_scores_spread(tmp_path):
 
     out = io.StringIO()
     work = tmp_path / "demo"
-    call_command("build_demo_model", "--workdir", str(work), "--vocab-size", "3000", "--hidden-size", "32",
-                 "--layers", "1", "--pretrain-steps", "4", "--epochs", DEMO_EPOCHS, stdout=out, stderr=io.StringIO())
+    build_toy_demo(work, DEMO_EPOCHS, out)
 
     # every stage left its output
-    assert (work / "corpus" / "stats.json").exists()
-    assert (work / "vocab" / "tokenizer.json").exists()
-    assert list((work / "pretrain-data").glob("pretrain_data.tfrecord-*"))
-    assert (work / "electra" / "model.ckpt-4.index").exists()
+    assert_every_stage_ran(work)
     ported = json.loads((work / "pretrained" / "config.json").read_text())
     assert ported["hidden_size"] == 32 and ported["num_hidden_layers"] == 1
     metrics = json.loads((work / "unused-classifier" / "metrics.json").read_text())
@@ -55,7 +80,10 @@ def test_build_demo_model_activates_a_classifier_whose_scores_spread(tmp_path):
     assert metrics["untrained_validation"]["representation_spread"] > 0.05  # the base model is not collapsed
 
     classifier = Classifier.objects.get(moderation_check=Check.objects.get(code="unused"), is_active=True)
-    assert str(work / "unused-classifier") in classifier.path
+    # registered as a copy in HWADMIN_MODEL_DIR, where workers load from
+    copy = Path(classifier.path)
+    assert copy.parent == Path(settings.HWADMIN["MODEL_DIR"]).resolve() and copy.name.startswith("unused-")
+    assert (copy / "model.safetensors").read_bytes() == (work / "unused-classifier" / "model.safetensors").read_bytes()
     assert "demo classifier" in out.getvalue()
     spread = float(out.getvalue().split("sample score spread (standard deviation): ")[1].split()[0])
     assert spread >= 0.05

@@ -1,4 +1,5 @@
 """Invariants of the hand-labelled unused-review set in data/labelled/unused/."""
+
 import importlib.util
 import json
 from collections import Counter, defaultdict
@@ -8,14 +9,25 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SET_DIR = ROOT / "data" / "labelled" / "unused"
-KEYS = {"text", "good_text", "bad_text", "label", "product_id", "split", "source", "source_ref",
-        "selected_by"}
+KEYS = {"text", "good_text", "bad_text", "label", "product_id", "split", "source", "source_ref", "selected_by"}
 LABELS = {"unused", "used", "gift", "unclear"}
 SPLITS = {"train", "validation", "test"}
-ROUND2_ROUTES = {"random2", "top:baseline", "uncertain:baseline", "disagree:baseline-word",
-                 "random3", "disagree:baseline-electra", "top:electra", "uncertain:electra"}
-SOURCES = {"oliveyoung_cream_essence_reviews", "oliveyoung_cream_reviews",
-           "oliveyoung_suncare_reviews", "oliveyoung_sunscreen_reviews_2026"}
+ROUND2_ROUTES = {
+    "random2",
+    "top:baseline",
+    "uncertain:baseline",
+    "disagree:baseline-word",
+    "random3",
+    "disagree:baseline-electra",
+    "top:electra",
+    "uncertain:electra",
+}
+SOURCES = {
+    "oliveyoung_cream_essence_reviews",
+    "oliveyoung_cream_reviews",
+    "oliveyoung_suncare_reviews",
+    "oliveyoung_sunscreen_reviews_2026",
+}
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +98,13 @@ def test_assign_splits_keeps_products_whole(build):
     for p in range(40):
         for i in range(5):
             label = "unused" if (p % 4 == 0 and i == 0) else "used"
-            rows.append({"product_id": f"oy-x-{p}", "label": label, "text": f"리뷰 {p}번 {i}째 " * 12,
-                         "selected_by": "random"})
+            rows.append(
+                {"product_id": f"oy-x-{p}", "label": label, "text": f"리뷰 {p}번 {i}째 " * 12, "selected_by": "random"}
+            )
     # a near-duplicate text on another product ties the two products together
-    rows.append({"product_id": "oy-x-99", "label": "used", "text": "리뷰 0번 0째 " * 12 + "끝", "selected_by": "random"})
+    rows.append(
+        {"product_id": "oy-x-99", "label": "used", "text": "리뷰 0번 0째 " * 12 + "끝", "selected_by": "random"}
+    )
     split_of = build.assign_splits(rows)
     assert set(split_of.values()) == SPLITS
     assert split_of["oy-x-99"] == split_of["oy-x-0"]
@@ -103,15 +118,31 @@ def test_later_rounds_keep_known_splits_and_hash_new_products(build):
     from moderation.training_data import split_for_product
     from plm.splits import stable_split
 
-    first = [{"product_id": f"oy-x-{p}", "label": "unused" if p % 3 == 0 else "used",
-              "text": f"첫 라운드 {p}번 리뷰 " * 8, "selected_by": "random"} for p in range(30)]
+    first = [
+        {
+            "product_id": f"oy-x-{p}",
+            "label": "unused" if p % 3 == 0 else "used",
+            "text": f"첫 라운드 {p}번 리뷰 " * 8,
+            "selected_by": "random",
+        }
+        for p in range(30)
+    ]
     before = build.assign_splits(first)
-    second = [{"product_id": f"oy-new-{p}", "label": "used", "text": f"둘째 라운드 {p}번 리뷰 " * 8,
-               "selected_by": "top:baseline"} for p in range(30)]
-    second.append({"product_id": "oy-x-1", "label": "unused", "text": "알려진 상품의 새 리뷰 " * 8,
-                   "selected_by": "random2"})
-    second.append({"product_id": "oy-linked", "label": "used", "text": "첫 라운드 4번 리뷰 " * 8 + "끝",
-                   "selected_by": "random2"})
+    second = [
+        {
+            "product_id": f"oy-new-{p}",
+            "label": "used",
+            "text": f"둘째 라운드 {p}번 리뷰 " * 8,
+            "selected_by": "top:baseline",
+        }
+        for p in range(30)
+    ]
+    second.append(
+        {"product_id": "oy-x-1", "label": "unused", "text": "알려진 상품의 새 리뷰 " * 8, "selected_by": "random2"}
+    )
+    second.append(
+        {"product_id": "oy-linked", "label": "used", "text": "첫 라운드 4번 리뷰 " * 8 + "끝", "selected_by": "random2"}
+    )
     after = build.assign_splits(first + second)
     assert all(after[p] == s for p, s in before.items())
     for p in range(30):

@@ -98,8 +98,22 @@ def test_the_loop_from_decisions_to_a_new_active_classifier(
     rows = read_jsonl(decisions)
     assert len(rows) == REVIEWS and sum(row["label"] == "unused" for row in rows) == len(blinded)
     v2_dir = tmp_path / "unused-v2"
-    call_command("finetune_classifier", "unused", "--data", str(decisions), "--model", str(tiny_classifier_dir),
-                 "--output", str(v2_dir), "--epochs", "1", "--max-length", "48", "--threads", "1")
+    call_command(
+        "finetune_classifier",
+        "unused",
+        "--data",
+        str(decisions),
+        "--model",
+        str(tiny_classifier_dir),
+        "--output",
+        str(v2_dir),
+        "--epochs",
+        "1",
+        "--max-length",
+        "48",
+        "--threads",
+        "1",
+    )
     metrics = json.loads((v2_dir / "metrics.json").read_text())
     assert metrics["label_names"] == ["used", "unused"]
     assert metrics["examples"]["train"] + metrics["examples"]["validation"] + metrics["examples"]["test"] == REVIEWS
@@ -108,8 +122,7 @@ def test_the_loop_from_decisions_to_a_new_active_classifier(
     # models are near chance on the labelled test split, so the gate's AP comparison is a coin toss here:
     # --force; tests/test_shipped_model.py tests the gate.)
     with django_capture_on_commit_callbacks(execute=True):
-        call_command("register_classifier", str(v2_dir), "--check", "unused", "--name", "v2", "--activate",
-                     "--force")
+        call_command("register_classifier", str(v2_dir), "--check", "unused", "--name", "v2", "--activate", "--force")
     v2 = Classifier.objects.get(name="v2")
     assert v2.is_active and not Classifier.objects.get(pk=v1.pk).is_active
     assert v2.metrics["validation"]["accuracy"] == metrics["validation"]["accuracy"]
@@ -119,7 +132,15 @@ def test_the_loop_from_decisions_to_a_new_active_classifier(
     assert set(QueueItem.objects.filter(classifier=v2).values_list("review_id", flat=True)) == set(kept)
 
     # 5. The new classifier is measured on the same file beside the keyword rule.
-    call_command("evaluate_classifier", "active", "--data", str(decisions), "--split", "all",
-                 "--output", str(tmp_path / "evaluation"))
+    call_command(
+        "evaluate_classifier",
+        "active",
+        "--data",
+        str(decisions),
+        "--split",
+        "all",
+        "--output",
+        str(tmp_path / "evaluation"),
+    )
     result = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())
     assert result["model"]["examples"] == REVIEWS and result["keyword_rule"]["precision"] == 1.0

@@ -8,6 +8,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -68,13 +69,17 @@ def test_it_ranks_the_labelled_test_split_above_the_keyword_rule_and_as_its_card
 
 
 @pytest.mark.django_db
-def test_make_demo_registers_the_shipped_classifier_on_a_fresh_database(eager_tasks, django_capture_on_commit_callbacks):
+def test_make_demo_registers_the_shipped_classifier_on_a_fresh_database(
+    eager_tasks, django_capture_on_commit_callbacks
+):
     assert not Classifier.objects.exists()
     out = io.StringIO()
     with django_capture_on_commit_callbacks(execute=True):
         call_command("demo_setup", stdout=out)
     active = Classifier.objects.get(moderation_check__code="unused", is_active=True)
-    assert Path(active.path) == SHIPPED.resolve()
+    copy = Path(active.path)  # a copy in HWADMIN_MODEL_DIR, where workers load from
+    assert copy.parent == Path(settings.HWADMIN["MODEL_DIR"]).resolve() and copy.name == "unused-unused-electra"
+    assert (copy / "model.safetensors").read_bytes() == (SHIPPED / "model.safetensors").read_bytes()
     gate = active.metrics["_gate"]
     assert gate["examples"] > 400 and gate["model"]["average_precision"] > gate["keyword_rule"]["average_precision"]
     assert Score.objects.filter(classifier=active).count() == 900  # the sample reviews are scored
@@ -91,17 +96,23 @@ def test_the_gate_refuses_a_worse_classifier_unless_forced(tmp_path):
     worse = tmp_path / "worse"
     shutil.copytree(tiny.make_classifier(tmp_path / "tiny"), worse)
     out = io.StringIO()
-    with pytest.raises(CommandError, match=r"did not activate it: average precision 0\.\d+ is below the active "
-                                           r"classifier's \(good #\d+: 0\.\d+\)"):
+    with pytest.raises(
+        CommandError,
+        match=r"did not activate it: average precision 0\.\d+ is below the active "
+        r"classifier's \(good #\d+: 0\.\d+\)",
+    ):
         call_command("register_classifier", str(worse), "--name", "worse", "--activate", stdout=out)
     assert "baseline" in out.getvalue() and "active #" in out.getvalue()  # the figures side by side
     refused = Classifier.objects.get(name="worse")
     assert not refused.is_active and Classifier.objects.get(name="good").is_active
     assert refused.metrics["_gate"]["active"]["name"] == "good"
-    assert refused.metrics["_gate"]["model"]["average_precision"] < refused.metrics["_gate"]["active"]["average_precision"]
+    assert (
+        refused.metrics["_gate"]["model"]["average_precision"] < refused.metrics["_gate"]["active"]["average_precision"]
+    )
 
-    call_command("register_classifier", str(worse), "--name", "worse-forced", "--activate", "--force",
-                 stdout=io.StringIO())
+    call_command(
+        "register_classifier", str(worse), "--name", "worse-forced", "--activate", "--force", stdout=io.StringIO()
+    )
     assert Classifier.objects.get(name="worse-forced").is_active
     assert not Classifier.objects.get(name="good").is_active
     check = Check.objects.get(code="unused")
@@ -145,7 +156,7 @@ def test_the_dashboard_and_the_threshold_confirmation_show_what_a_threshold_is_w
     assert f'id="expected-precision">{expected["precision"]:.2f}<' in page
     assert f'id="expected-recall">{round(expected["recall"] * 100)} %<' in page
     dashboard = client.get("/dashboard/unused/").content.decode()
-    assert 'id="model-quality"' in dashboard and "baseline" in dashboard
+    assert 'id="model-quality"' in dashboard and "기준 모델" in dashboard  # the baseline row, in the Korean UI
     suggested = active.metrics.get("suggested_threshold")
     if suggested:
         assert f"p ≥ {suggested['threshold']}" in dashboard

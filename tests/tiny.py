@@ -33,7 +33,10 @@ def train_tokenizer(directory, texts=None, vocab_size=2000):
         clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False, wordpieces_prefix="##"
     )
     wordpiece.train_from_iterator(
-        texts or sample_texts(), vocab_size=vocab_size, min_frequency=2, limit_alphabet=3000,
+        texts or sample_texts(),
+        vocab_size=vocab_size,
+        min_frequency=2,
+        limit_alphabet=3000,
         special_tokens=SPECIAL_TOKENS,
     )
     tokenizer = ElectraTokenizerFast(tokenizer_object=wordpiece._tokenizer, do_lower_case=False)

@@ -88,7 +88,12 @@ def main(root):
     rng = random.Random(SEED)
     start = datetime(2026, 9, 1, tzinfo=timezone(timedelta(hours=9)))
     out = []
-    for name, reader in (("cream_essence", cream_essence), ("cream", cream), ("suncare", suncare), ("sunscreen", sunscreen)):
+    for name, reader in (
+        ("cream_essence", cream_essence),
+        ("cream", cream),
+        ("suncare", suncare),
+        ("sunscreen", sunscreen),
+    ):
         rows = [r for r in reader(root) if r["text"] and r["text"].strip() and 1 <= r["rating"] <= 5]
         for row in rng.sample(rows, PER_SOURCE[name]):
             out.append((name, row))

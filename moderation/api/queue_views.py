@@ -2,54 +2,50 @@
 
 GET  /api/v1/queue?check=unused&p_min=0.9&after=<cursor>&limit=50&hold=1
 GET  /api/v1/actions?user=&kind=&check=&date_from=&date_to=&batch=&limit=100
-POST /api/v1/actions  {"action": "blind" | "keep" | "unblind", "check": "unused",
-                       "review_ids": [...], "reason": "...", "note": "..."}
+POST /api/v1/actions  {"action": "blind", "check": "unused", "review_ids": [...], "reason": "...", "note": "..."}
+                      {"action": "keep" | "unblind", "check": "unused", "review_ids": [...], "note": "..."}
                       {"action": "undo", "batch": "<uuid>" | "last"}
                       {"action": "blind_above", "check": "unused", "threshold": 0.99,
                        "filters": {...}}                -> preview with a "confirm" token
                       {"action": "blind_above", "confirm": "<token>", "reason": "..."}  -> does it
+
+Each operation has its own input serializer (api/serializers.py); a field that does not belong to
+it is a 400 naming the field. Every operation is one call of `moderation.services`, the functions
+the pages call, holds included.
 """
 
 from django.http import QueryDict
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import actions, audit, queue
-from ..forms import MAX_ID, AuditFilterForm, QueueFilterForm, whole_number
-from ..models import Check
+from .. import actions, audit, queue, services
+from ..forms import AuditFilterForm, QueueFilterForm
+from . import schema
+from .permissions import CanModerateReviews
+from .serializers import (
+    ACTION_REQUESTS,
+    ActionErrorSerializer,
+    ActionResultSerializer,
+    AuditPageSerializer,
+    BlindRequestSerializer,
+    KeepRequestSerializer,
+    QueuePageSerializer,
+    ThresholdConfirmRequestSerializer,
+    ThresholdPreviewRequestSerializer,
+    ThresholdPreviewSerializer,
+    UnblindRequestSerializer,
+    UndoRequestSerializer,
+)
 
 MAX_ACTION_ROWS = 1000
 
 
-class CanModerateReviews(BasePermission):
-    """Holders of `moderation.moderate_reviews` (the reviewers group)."""
-
-    message = "this account may not work the reviewer queue (it lacks the moderation.moderate_reviews permission)"
-
-    def has_permission(self, request, view):
-        user = request.user
-        return bool(user and user.is_authenticated and user.has_perm("moderation.moderate_reviews"))
-
-
 def form_errors(form):
-    return "; ".join(f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors) for name, errors in form.errors.items())
-
-
-def find_check(code):
-    if not code:
-        check = queue.default_check()
-        if check is None:
-            raise actions.ActionError("no moderation check is configured; run the migrations")
-        return check
-    check = Check.objects.filter(code=code).first()
-    if check is None:
-        codes = list(Check.objects.values_list("code", flat=True))
-        raise actions.ActionError(f"unknown check {code!r}; use one of {codes}")
-    return check
+    return "; ".join(
+        f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors) for name, errors in form.errors.items()
+    )
 
 
 def item_json(item):
@@ -57,9 +53,21 @@ def item_json(item):
     if not isinstance(item, queue.Row):
         review, product = item.review, item.review.product
         item = queue.Row(
-            item.pk, review.pk, item.probability, item.classifier_id, item.classifier.name, review.source,
-            review.external_id, review.good_text, review.bad_text, review.rating, review.written_at,
-            product.external_id, product.name, product.brand, product.category,
+            item.pk,
+            review.pk,
+            item.probability,
+            item.classifier_id,
+            item.classifier.name,
+            review.source,
+            review.external_id,
+            review.good_text,
+            review.bad_text,
+            review.rating,
+            review.written_at,
+            product.external_id,
+            product.name,
+            product.brand,
+            product.category,
         )
     return {
         "review_id": item.review_id,
@@ -102,33 +110,26 @@ class QueueView(APIView):
     permission_classes = [CanModerateReviews]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("check", str, description="check code (default: the first check)"),
-            OpenApiParameter("after", str, description="cursor from the previous page's `next`"),
-            OpenApiParameter("limit", int, description="rows per page, 1 to 200 (default 50)"),
-            OpenApiParameter("hold", bool, description="hold the returned rows for this account (default false)"),
-            *[OpenApiParameter(name, str) for name in ("p_min", "p_max", "product", "brand", "category", "date_from", "date_to", "q")],
-            OpenApiParameter("rating", int, many=True),
-        ],
-        responses={200: OpenApiTypes.OBJECT},
-        description="Open reviews of a check, highest probability first, keyset-paginated.",
+        parameters=[*schema.QUEUE_PARAMETERS, schema.RETRY_AFTER],
+        responses={
+            200: OpenApiResponse(QueuePageSerializer, description="one page of the queue"),
+            **schema.errors(400, 401, 403, 429),
+        },
+        description="Open reviews of a check, highest probability first, keyset-paginated. Needs "
+        "moderation.moderate_reviews (a reviewer's session or token).",
     )
     def get(self, request):
-        try:
-            check = find_check(request.query_params.get("check"))
-        except actions.ActionError as exc:
-            return Response({"error": str(exc)}, status=400)
         form = QueueFilterForm(request.query_params)
-        if not form.is_valid():
-            return Response({"error": f"invalid filter: {form_errors(form)}"}, status=400)
-        limit = request.query_params.get("limit", str(queue.DEFAULT_PAGE_SIZE))
-        limit = whole_number(limit, 1, queue.MAX_PAGE_SIZE)
-        if limit is None:
-            return Response({"error": f"limit must be a whole number from 1 to {queue.MAX_PAGE_SIZE}"}, status=400)
-        hold = request.query_params.get("hold", "").lower() in {"1", "true", "yes"}
         try:
+            check = services.find_check(request.query_params.get("check"))
+            if not form.is_valid():
+                raise actions.ActionError(f"invalid filter: {form_errors(form)}")
+            limit = services.parse_limit(
+                request.query_params.get("limit"), queue.DEFAULT_PAGE_SIZE, queue.MAX_PAGE_SIZE
+            )
+            hold = services.parse_flag(request.query_params.get("hold"))
             page = queue.page(check, request.user, form.filters(), request.query_params.get("after"), limit, hold)
-        except queue.CursorError as exc:
+        except (actions.ActionError, queue.CursorError) as exc:
             return Response({"error": str(exc)}, status=400)
         return Response(
             {
@@ -141,84 +142,117 @@ class QueueView(APIView):
         )
 
 
-class ActionInSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=["blind", "keep", "unblind", "undo", "blind_above"])
-    check = serializers.CharField(required=False, allow_blank=True)
-    review_ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
-                                       max_length=10000)
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    batch = serializers.CharField(required=False)
-    threshold = serializers.FloatField(required=False, min_value=0, max_value=1)
-    filters = serializers.DictField(required=False)
-    confirm = serializers.CharField(required=False)
+# The input serializer of each operation of POST /api/v1/actions (blind_above: by `confirm`).
+OPERATIONS = {
+    "blind": BlindRequestSerializer,
+    "keep": KeepRequestSerializer,
+    "unblind": UnblindRequestSerializer,
+    "undo": UndoRequestSerializer,
+}
+
+
+def operation_serializer(body):
+    """The input serializer for this request body, or None when `action` names no operation."""
+    if not isinstance(body, dict):
+        return None
+    if body.get("action") == "blind_above":
+        return ThresholdConfirmRequestSerializer if "confirm" in body else ThresholdPreviewRequestSerializer
+    action = body.get("action")
+    return OPERATIONS.get(action) if isinstance(action, str) else None
+
+
+def refusal(errors, operation):
+    """A 400 that names each field that is wrong and says why."""
+    problems = "; ".join(
+        f"{name}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}"
+        for name, messages in errors.items()
+    )
+    return Response({"error": f"invalid {operation} request: {problems}", "errors": errors}, status=400)
 
 
 class ActionsView(APIView):
     permission_classes = [CanModerateReviews]
 
     @extend_schema(
-        parameters=[
-            *[OpenApiParameter(name, str) for name in ("user", "kind", "check", "date_from", "date_to", "batch")],
-            OpenApiParameter("limit", int, description="rows, 1 to 1000 (default 100), newest first"),
-        ],
-        responses={200: OpenApiTypes.OBJECT},
-        description="The audit trail, newest first.",
+        parameters=[*schema.AUDIT_PARAMETERS, schema.RETRY_AFTER],
+        responses={
+            200: OpenApiResponse(AuditPageSerializer, description="audit rows, newest first"),
+            **schema.errors(400, 401, 403, 429),
+        },
+        description="The audit trail, newest first. Needs moderation.moderate_reviews.",
     )
     def get(self, request):
         form = AuditFilterForm(request.query_params)
         if not form.is_valid():
             return Response({"error": f"invalid filter: {form_errors(form)}"}, status=400)
-        limit = request.query_params.get("limit", "100")
-        limit = whole_number(limit, 1, MAX_ACTION_ROWS)
-        if limit is None:
-            return Response({"error": f"limit must be a whole number from 1 to {MAX_ACTION_ROWS}"}, status=400)
+        try:
+            limit = services.parse_limit(request.query_params.get("limit"), 100, MAX_ACTION_ROWS)
+        except actions.ActionError as exc:
+            return Response({"error": str(exc)}, status=400)
         rows = audit.actions(form.cleaned_data)[:limit]
         return Response({"actions": [action_json(a) for a in rows]})
 
-    @extend_schema(request=ActionInSerializer, responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request={
+            "application/json": PolymorphicProxySerializer(
+                component_name="ActionRequest", serializers=ACTION_REQUESTS, resource_type_field_name=None
+            )
+        },
+        responses={
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="ActionOutcome",
+                    serializers=[ActionResultSerializer, ThresholdPreviewSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="the action's result, or for blind_above without `confirm` its preview",
+            ),
+            **schema.errors(400, 401, 403, 413, 415, 429, e400=ActionErrorSerializer),
+        },
+        parameters=[schema.RETRY_AFTER],
+        description='blind, keep or unblind `review_ids`; undo a `batch` (or "last"); blind_above: preview '
+        "with `threshold` (and `filters`), then confirm with the returned `confirm` token. Each operation "
+        "takes its own fields; any other field is a 400 that names it. Needs moderation.moderate_reviews; a "
+        "session needs its CSRF token (X-CSRFToken).",
+    )
     def post(self, request):
-        incoming = ActionInSerializer(data=request.data)
+        body = request.data
+        kind = operation_serializer(body)
+        if kind is None:
+            choices = ", ".join([*OPERATIONS, "blind_above"])
+            if not isinstance(body, dict):
+                return refusal({"non_field_errors": [f"send a JSON object whose action is one of {choices}"]}, "action")
+            return refusal({"action": [f"send one of {choices}, not {repr(body.get('action'))[:60]}"]}, "action")
+        incoming = kind(data=body)
         if not incoming.is_valid():
-            return Response({"error": "invalid action", "errors": incoming.errors}, status=400)
+            return refusal(incoming.errors, kind.operation.split(" ")[0])
         data = incoming.validated_data
-        kind = data["action"]
         user = request.user
         try:
-            if kind == "undo":
-                batch = data.get("batch") or ""
-                if batch == "last":
-                    batch = actions.last_batch(user)
-                    if batch is None:
-                        return Response({"error": "nothing to undo: this account has no action that is not undone"}, status=400)
-                if not batch:
-                    return Response({"error": "send the batch id to undo, or \"last\""}, status=400)
-                return Response(actions.undo(user, batch, data.get("note", "")).as_dict())
-            if kind == "blind_above":
-                if data.get("confirm"):
-                    result = actions.blind_above(user, data["confirm"], data.get("reason", ""), data.get("note", ""))
-                    return Response(result.as_dict())
+            if kind is ThresholdPreviewRequestSerializer:
                 return self.preview(data)
-            check = find_check(data.get("check"))
-            ids = data.get("review_ids") or []
-            if kind == "blind":
-                result = actions.blind(user, check, ids, data.get("reason", ""), data.get("note", ""))
-            elif kind == "keep":
-                result = actions.keep(user, check, ids, data.get("note", ""))
+            if kind is ThresholdConfirmRequestSerializer:
+                result = services.blind_above(
+                    user, data["confirm"], data.get("reason", ""), data.get("note", ""), data.get("check")
+                )
+            elif kind is UndoRequestSerializer:
+                result = services.undo(user, data["batch"], data.get("note", ""))
             else:
-                result = actions.unblind(user, check, ids, data.get("note", ""))
-            queue.release(user, check, ids)
-            return Response(result.as_dict())
+                check = services.find_check(data.get("check"))
+                if kind is BlindRequestSerializer:
+                    result = services.blind(
+                        user, check, data["review_ids"], data.get("reason", ""), data.get("note", "")
+                    )
+                elif kind is KeepRequestSerializer:
+                    result = services.keep(user, check, data["review_ids"], data.get("note", ""))
+                else:
+                    result = services.unblind(user, check, data["review_ids"], data.get("note", ""))
         except actions.ActionError as exc:
             return Response({"error": str(exc)}, status=400)
+        return Response(result.as_dict())
 
     def preview(self, data):
-        if data.get("threshold") is None:
-            return Response({"error": "send a threshold (0 to 1) to preview, then the returned confirm token"}, status=400)
-        try:
-            check = find_check(data.get("check"))
-        except actions.ActionError as exc:
-            return Response({"error": str(exc)}, status=400)
+        check = services.find_check(data.get("check"))
         query = QueryDict(mutable=True)
         for key, value in (data.get("filters") or {}).items():
             if isinstance(value, list):
@@ -227,8 +261,8 @@ class ActionsView(APIView):
                 query[key] = str(value)
         form = QueueFilterForm(query)
         if not form.is_valid():
-            return Response({"error": f"invalid filter: {form_errors(form)}"}, status=400)
-        preview = actions.preview_threshold(check, data["threshold"], form.filters())
+            raise actions.ActionError(f"invalid filter: {form_errors(form)}")
+        preview = services.preview_threshold(self.request.user, check, data["threshold"], form.filters())
         return Response(
             {
                 "action": "blind_above",

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import ParseError
 from rest_framework.permissions import AllowAny
@@ -12,8 +12,17 @@ from rest_framework.views import APIView
 from .. import ingest
 from ..forms import whole_number
 from ..models import Classifier, Product, Review
+from . import schema
 from .permissions import CanIngestReviews
-from .serializers import IngestErrorSerializer, IngestResultSerializer, PublicReviewSerializer, ReviewInSerializer
+from .serializers import (
+    ErrorSerializer,
+    IngestErrorSerializer,
+    IngestResultSerializer,
+    ProductReviewsSerializer,
+    PublicReviewSerializer,
+    ReviewBatchSerializer,
+)
+from .throttling import PublicReadThrottle
 
 
 def scoring_state():
@@ -26,16 +35,16 @@ class ReviewIngestView(APIView):
     permission_classes = [CanIngestReviews]
 
     @extend_schema(
-        request=ReviewInSerializer(many=True),
+        request={"application/json": ReviewBatchSerializer},
         responses={
-            201: IngestResultSerializer,
-            400: IngestErrorSerializer,
-            413: IngestErrorSerializer,
+            201: OpenApiResponse(IngestResultSerializer, description="stored (created, updated or unchanged)"),
+            **schema.errors(400, 401, 403, 413, 415, 429, body=ErrorSerializer, e400=IngestErrorSerializer),
         },
+        parameters=[schema.RETRY_AFTER],
         description=(
-            "Store one review (a JSON object) or up to 1,000 (a JSON array). Idempotent on "
-            "(source, external_id). Any invalid item rejects the whole request; the 400 lists "
-            "every problem by item index and field."
+            "Store one review (a JSON object) or up to HWADMIN_MAX_ITEMS_PER_REQUEST (default 1,000; a JSON "
+            "array). Idempotent on (source, external_id). Any invalid item rejects the whole request; the 400 "
+            "lists every problem by item index and field. Needs a token with moderation.ingest_reviews."
         ),
     )
     def post(self, request):
@@ -86,11 +95,25 @@ class ReviewIngestView(APIView):
         return Response({**stored.summary(), "scoring": scoring_state()}, status=status.HTTP_201_CREATED)
 
 
-class ProductReviewsView(generics.ListAPIView):
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[*schema.PUBLIC_REVIEWS_PARAMETERS, schema.RETRY_AFTER],
+        responses={
+            200: OpenApiResponse(ProductReviewsSerializer, description="the product's visible reviews"),
+            **schema.errors(400, 404, 429),
+        },
+        description="The public read path: a product's visible reviews, newest first. Blinded reviews never "
+        "appear, nor does anything about the author or moderation. No credentials; throttled per client address.",
+    )
+)
+class ProductReviewsView(generics.GenericAPIView):
     """The public read path: a product's visible reviews, newest first. Blinded reviews never appear."""
 
     permission_classes = [AllowAny]
     authentication_classes = []
+    # Its own rate per client address (HWADMIN_THROTTLE_PUBLIC_READ), instead of the anonymous one.
+    throttle_classes = [PublicReadThrottle]
+    throttle_scope = "public_read"
     serializer_class = PublicReviewSerializer
 
     def get_queryset(self):
@@ -99,11 +122,13 @@ class ProductReviewsView(generics.ListAPIView):
             "-written_at", "-pk"
         )
 
-    def list(self, request, *args, **kwargs):
+    def get(self, request, *args, **kwargs):
         queryset = self.get_queryset()
         limit = request.query_params.get("limit", "100")
         limit = whole_number(limit, 1, 1000)
         if limit is None:
             return Response({"error": "limit must be a whole number from 1 to 1000"}, status=400)
         reviews = queryset[:limit]
-        return Response({"product": self.kwargs["external_id"], "reviews": self.get_serializer(reviews, many=True).data})
+        return Response(
+            {"product": self.kwargs["external_id"], "reviews": self.get_serializer(reviews, many=True).data}
+        )

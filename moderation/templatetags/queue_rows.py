@@ -17,21 +17,35 @@ from django import template
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.timezone import get_current_timezone
+from django.utils.translation import gettext
 
 register = template.Library()
 
 FOLD_AT = 220
 
 
-def folded(text, css):
-    """A review text in its <div>; a long one is cut, with the full text in a <details>."""
+def words():
+    """The rows' own words in the active language, translated once a page (escaped: translations are text)."""
+    return {
+        "full_text": escape(gettext("full text")),
+        "good": escape(gettext("GOOD")),
+        "bad": escape(gettext("BAD")),
+        "select": escape(gettext("select review %(id)s")),
+        "review": escape(gettext("review #%(id)s")),
+        "stars": escape(gettext("%(rating)s of 5")),
+    }
+
+
+def folded(text, css, full_text="full text", label=""):
+    """A review text in its <div>; a long one is cut, with the full text in a <details>.
+    `label` (GOOD / BAD, translated) is drawn before the text by queue.css from data-label."""
     if not text:
         return ""
     if len(text) <= FOLD_AT:
-        return f'<div class="{css}">{escape(text)}</div>'
+        return f'<div class="{css}" data-label="{label}">{escape(text)}</div>'
     return (
-        f'<div class="{css}">{escape(Truncator(text).chars(FOLD_AT))}'
-        f"<details><summary>full text</summary>{escape(text)}</details></div>"
+        f'<div class="{css}" data-label="{label}">{escape(Truncator(text).chars(FOLD_AT))}'
+        f"<details><summary>{full_text}</summary>{escape(text)}</details></div>"
     )
 
 
@@ -52,19 +66,20 @@ def product_cell(external_id, name, brand, category):
     )
 
 
-def row(item, review_url_parts, tz):
-    """One <tr> of the queue; `item` is a queue.Row."""
+def row(item, review_url_parts, tz, w):
+    """One <tr> of the queue; `item` is a queue.Row, `w` the words()."""
     pk = item.review_id
     p = item.probability
+    ids = {"id": pk}
     return (
         f'<tr class="item" data-review="{pk}" data-probability="{p:.6f}">'
-        f'<td><input type="checkbox" name="review" value="{pk}" form="decide" aria-label="select review {pk}"></td>'
+        f'<td><input type="checkbox" name="review" value="{pk}" form="decide" aria-label="{w["select"] % ids}"></td>'
         f'<td><div class="prob">{p:.3f}</div><div class="bar"><span style="width: {round(p * 100)}%"></span></div></td>'
-        f'<td class="texts">{folded(item.good_text, "good")}{folded(item.bad_text, "bad")}'
-        f'<div class="muted small"><a href="{review_url_parts[0]}/{pk}/{review_url_parts[2]}">review #{pk}</a>'
+        f'<td class="texts">{folded(item.good_text, "good", w["full_text"], w["good"])}{folded(item.bad_text, "bad", w["full_text"], w["bad"])}'
+        f'<div class="muted small"><a href="{review_url_parts[0]}/{pk}/{review_url_parts[2]}">{w["review"] % ids}</a>'
         f" · {escape(item.source)}</div></td>"
         f"{product_cell(item.product_external_id, item.product_name, item.brand, item.category)}"
-        f'<td class="meta"><span class="stars" title="{int(item.rating)} of 5">'
+        f'<td class="meta"><span class="stars" title="{w["stars"] % {"rating": int(item.rating)}}">'
         f'<span style="width: {int(item.rating) * 20}%"></span></span></td>'
         f'<td class="meta">{item.written_at.astimezone(tz).strftime("%Y-%m-%d")}</td>'
         f'<td class="meta">{escape(item.classifier_name)}</td>'
@@ -78,7 +93,8 @@ def queue_rows(items, review_url):
     parts = review_url.rpartition("/0/")
     parts = (escape(parts[0]), parts[1], escape(parts[2]))
     tz = get_current_timezone()
-    return mark_safe("\n".join([row(item, parts, tz) for item in items]))
+    w = words()
+    return mark_safe("\n".join([row(item, parts, tz, w) for item in items]))
 
 
 @register.simple_tag

@@ -17,6 +17,49 @@ MODEL_SIZES = {
 }
 
 
+def discriminator_shape(
+    model_size="small",
+    hidden_size=None,
+    num_hidden_layers=None,
+    num_attention_heads=None,
+    intermediate_size=None,
+    embedding_size=None,
+):
+    """The discriminator's shape, as the original `get_bert_config` derives it: `model_size` fills in
+    hidden size, layers and (for small) the embedding size wherever a value is None; heads default to
+    hidden // 64 and the feed-forward size to 4 x hidden. The one place these rules live: pretraining
+    (`PretrainingConfig`) and porting (`plm.porting.architectures`) both call it."""
+    if model_size not in MODEL_SIZES:
+        raise ValueError(f"model_size must be one of {', '.join(MODEL_SIZES)} (got {model_size!r})")
+    preset = MODEL_SIZES[model_size]
+    hidden = hidden_size or preset["hidden_size"]
+    shape = {
+        "hidden_size": hidden,
+        "num_hidden_layers": num_hidden_layers or preset["num_hidden_layers"],
+        "num_attention_heads": num_attention_heads or max(1, hidden // 64),
+        "intermediate_size": intermediate_size or 4 * hidden,
+        "embedding_size": embedding_size or preset["embedding_size"] or hidden,
+    }
+    if shape["hidden_size"] % shape["num_attention_heads"]:
+        raise ValueError(
+            f"hidden_size {shape['hidden_size']} is not a multiple of num_attention_heads {shape['num_attention_heads']}"
+        )
+    return shape
+
+
+def generator_shape(hidden_size, num_hidden_layers, generator_hidden_size=0.25, generator_layers=1.0):
+    """The generator's shape from the discriminator's, as the original `get_generator_config` does:
+    `generator_hidden_size` x hidden wide, `generator_layers` x layers deep, heads max(1, hidden // 64),
+    feed-forward 4 x its hidden size."""
+    hidden = int(round(hidden_size * generator_hidden_size))
+    return {
+        "hidden_size": hidden,
+        "num_hidden_layers": int(round(num_hidden_layers * generator_layers)),
+        "num_attention_heads": max(1, hidden // 64),
+        "intermediate_size": 4 * hidden,
+    }
+
+
 @dataclasses.dataclass
 class PretrainingConfig:
     # model shape (None: filled in from model_size)
@@ -63,23 +106,16 @@ class PretrainingConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.model_size not in MODEL_SIZES:
-            raise ValueError(f"model_size must be one of {', '.join(MODEL_SIZES)} (got {self.model_size!r})")
-        preset = MODEL_SIZES[self.model_size]
-        if self.hidden_size is None:
-            self.hidden_size = preset["hidden_size"]
-        if self.num_hidden_layers is None:
-            self.num_hidden_layers = preset["num_hidden_layers"]
-        if self.num_attention_heads is None:
-            self.num_attention_heads = max(1, self.hidden_size // 64)
-        if self.intermediate_size is None:
-            self.intermediate_size = 4 * self.hidden_size
-        if self.embedding_size is None:
-            self.embedding_size = preset["embedding_size"] or self.hidden_size
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {self.hidden_size} is not a multiple of num_attention_heads {self.num_attention_heads}"
-            )
+        shape = discriminator_shape(
+            self.model_size,
+            self.hidden_size,
+            self.num_hidden_layers,
+            self.num_attention_heads,
+            self.intermediate_size,
+            self.embedding_size,
+        )
+        for key, value in shape.items():
+            setattr(self, key, value)
         if self.max_seq_length > self.max_position_embeddings:
             raise ValueError(
                 f"max_seq_length {self.max_seq_length} exceeds max_position_embeddings {self.max_position_embeddings}"
@@ -87,20 +123,26 @@ class PretrainingConfig:
 
     # the generator, derived as the original get_generator_config does
     @property
+    def generator(self) -> dict:
+        return generator_shape(
+            self.hidden_size, self.num_hidden_layers, self.generator_hidden_size, self.generator_layers
+        )
+
+    @property
     def generator_hidden(self) -> int:
-        return int(round(self.hidden_size * self.generator_hidden_size))
+        return self.generator["hidden_size"]
 
     @property
     def generator_num_layers(self) -> int:
-        return int(round(self.num_hidden_layers * self.generator_layers))
+        return self.generator["num_hidden_layers"]
 
     @property
     def generator_intermediate(self) -> int:
-        return 4 * self.generator_hidden
+        return self.generator["intermediate_size"]
 
     @property
     def generator_heads(self) -> int:
-        return max(1, self.generator_hidden // 64)
+        return self.generator["num_attention_heads"]
 
     @property
     def max_predictions_per_seq(self) -> int:

@@ -44,9 +44,13 @@ def evaluate_checkpoint(model, batches, seed=(7, 11)) -> dict:
         step_seed = tf.constant([seed[0], seed[1] * 1000 + index], tf.int64)
         input_ids, input_mask, segment_ids = batch["input_ids"], batch["input_mask"], batch["segment_ids"]
         masked = masking.mask(
-            input_ids, input_mask, max_predictions=config.max_predictions_per_seq, mask_prob=config.mask_prob,
+            input_ids,
+            input_mask,
+            max_predictions=config.max_predictions_per_seq,
+            mask_prob=config.mask_prob,
             mask_id=config.mask_token_id,
-            special_ids=(config.cls_token_id, config.sep_token_id, config.mask_token_id), seed=step_seed,
+            special_ids=(config.cls_token_id, config.sep_token_id, config.mask_token_id),
+            seed=step_seed,
         )
         hidden = model.encode("generator", masked.input_ids, input_mask, segment_ids)
         logits = model.generator_head(masking.gather_positions(hidden, masked.masked_lm_positions))
@@ -67,8 +71,13 @@ def evaluate_checkpoint(model, batches, seed=(7, 11)) -> dict:
         labels.append(fake_labels.numpy()[real])
         scores.append(disc[real])
 
-        uniform = tf.random.stateless_uniform(tf.shape(sampled), seed=step_seed + tf.constant([0, 5], tf.int64),
-                                              minval=0, maxval=config.vocab_size, dtype=tf.int32)
+        uniform = tf.random.stateless_uniform(
+            tf.shape(sampled),
+            seed=step_seed + tf.constant([0, 5], tf.int64),
+            minval=0,
+            maxval=config.vocab_size,
+            dtype=tf.int32,
+        )
         random_ids, random_replaced = masking.replace_tokens(input_ids, masked.masked_lm_positions, uniform)
         disc = model.discriminator_logits(random_ids, input_mask, segment_ids).numpy()
         random_labels.append(random_replaced.numpy()[real])

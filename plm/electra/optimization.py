@@ -37,15 +37,17 @@ class AdamWeightDecay(tf.Module):
         super().__init__(name="adam_weight_decay")
         self.config = config
         self.beta_1, self.beta_2, self.epsilon, self.clip_norm = beta_1, beta_2, epsilon, clip_norm
-        self.global_step = tf.Variable(0, dtype=tf.int64, name="global_step", trainable=False,
-                                       aggregation=ONLY_FIRST_REPLICA)
+        self.global_step = tf.Variable(
+            0, dtype=tf.int64, name="global_step", trainable=False, aggregation=ONLY_FIRST_REPLICA
+        )
         self.m = {name: self._slot(name, w, "adam_m") for name, w in weights.items()}
         self.v = {name: self._slot(name, w, "adam_v") for name, w in weights.items()}
 
     @staticmethod
     def _slot(name, weight, kind):
-        return tf.Variable(tf.zeros(weight.shape, weight.dtype), name=f"{name}/{kind}", trainable=False,
-                           aggregation=ONLY_FIRST_REPLICA)
+        return tf.Variable(
+            tf.zeros(weight.shape, weight.dtype), name=f"{name}/{kind}", trainable=False, aggregation=ONLY_FIRST_REPLICA
+        )
 
     @property
     def variables_by_name(self) -> dict:

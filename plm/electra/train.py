@@ -24,8 +24,14 @@ from plm.electra.optimization import AdamWeightDecay
 
 FEATURES = ("input_ids", "input_mask", "segment_ids")
 METRICS = (
-    "total_loss", "generator_loss", "discriminator_loss", "generator_accuracy",
-    "discriminator_accuracy", "discriminator_precision", "discriminator_recall", "learning_rate",
+    "total_loss",
+    "generator_loss",
+    "discriminator_loss",
+    "generator_accuracy",
+    "discriminator_accuracy",
+    "discriminator_precision",
+    "discriminator_recall",
+    "learning_rate",
 )
 SUMMARY_FILE = "pretraining_summary.json"
 LOG_FILE = "train_log.jsonl"
@@ -72,8 +78,9 @@ def make_dataset(files, max_seq_length, batch_size, input_context=None, seed=0, 
     if input_context and input_context.num_input_pipelines > 1:
         files = files.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     files = files.shuffle(1024, seed=seed).repeat()
-    records = files.interleave(tf.data.TFRecordDataset, cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE,
-                               deterministic=True)
+    records = files.interleave(
+        tf.data.TFRecordDataset, cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
     return (
         records.shuffle(shuffle_buffer, seed=seed)
         .map(lambda r: parse_example(r, max_seq_length), num_parallel_calls=tf.data.AUTOTUNE)
@@ -90,8 +97,12 @@ def electra_losses(model: Electra, batch: dict, seed, training=True) -> dict:
     seeds = DropoutSeeds(seed + tf.constant([0, 100], tf.int64)) if training else None
 
     masked = masking.mask(
-        input_ids, input_mask, max_predictions=config.max_predictions_per_seq, mask_prob=config.mask_prob,
-        mask_id=config.mask_token_id, special_ids=(config.cls_token_id, config.sep_token_id, config.mask_token_id),
+        input_ids,
+        input_mask,
+        max_predictions=config.max_predictions_per_seq,
+        mask_prob=config.mask_prob,
+        mask_id=config.mask_token_id,
+        special_ids=(config.cls_token_id, config.sep_token_id, config.mask_token_id),
         seed=seed,
     )
     # generator: masked-LM on the chosen positions only
@@ -183,7 +194,9 @@ class Pretrainer:
         counts = context.all_reduce(tf.distribute.ReduceOp.SUM, [v for k, v in out.items() if k not in METRICS[:3]])
         c = dict(zip([k for k in out if k not in METRICS[:3]], counts))
         return {
-            "total_loss": losses[0], "generator_loss": losses[1], "discriminator_loss": losses[2],
+            "total_loss": losses[0],
+            "generator_loss": losses[1],
+            "discriminator_loss": losses[2],
             "generator_accuracy": ratio(c["generator_correct"], c["generator_predictions"]),
             "discriminator_accuracy": ratio(c["discriminator_correct"], c["discriminator_tokens"]),
             "discriminator_precision": ratio(c["true_positives"], c["predicted_positives"]),
@@ -210,8 +223,16 @@ class Pretrainer:
 
 
 # ---- the loop --------------------------------------------------------------------------------
-def pretrain(config: PretrainingConfig, data_files, output_dir, *, tpu=None, mixed_precision=True,
-             jit_compile=None, progress=True) -> dict:
+def pretrain(
+    config: PretrainingConfig,
+    data_files,
+    output_dir,
+    *,
+    tpu=None,
+    mixed_precision=True,
+    jit_compile=None,
+    progress=True,
+) -> dict:
     """Pretrain (or resume pretraining) into `output_dir`; returns the summary also written there.
 
     `jit_compile` (XLA for the forward and backward pass) defaults to on with GPUs, off on the CPU
@@ -232,8 +253,10 @@ def pretrain(config: PretrainingConfig, data_files, output_dir, *, tpu=None, mix
     metrics, started, step = {}, time.perf_counter(), start
     if start == 0:
         trainer.save(output_dir)
-    with open(output_dir / LOG_FILE, "a", encoding="utf-8") as log, \
-            tqdm(total=config.num_train_steps, initial=start, disable=not progress, unit="step") as bar:
+    with (
+        open(output_dir / LOG_FILE, "a", encoding="utf-8") as log,
+        tqdm(total=config.num_train_steps, initial=start, disable=not progress, unit="step") as bar,
+    ):
         while step < config.num_train_steps:
             next_save = (step // config.save_checkpoints_steps + 1) * config.save_checkpoints_steps
             steps = min(config.iterations_per_loop, config.num_train_steps - step, next_save - step)
@@ -247,9 +270,14 @@ def pretrain(config: PretrainingConfig, data_files, output_dir, *, tpu=None, mix
             log.write(json.dumps({"step": step, **metrics}) + "\n")
             log.flush()
             bar.update(steps)
-            bar.set_postfix(loss=f"{metrics['total_loss']:.3f}", gen=f"{metrics['generator_loss']:.3f}",
-                            disc=f"{metrics['discriminator_loss']:.3f}", gen_acc=f"{metrics['generator_accuracy']:.2f}",
-                            disc_acc=f"{metrics['discriminator_accuracy']:.3f}", ex_s=f"{metrics['examples_per_second']:.0f}")
+            bar.set_postfix(
+                loss=f"{metrics['total_loss']:.3f}",
+                gen=f"{metrics['generator_loss']:.3f}",
+                disc=f"{metrics['discriminator_loss']:.3f}",
+                gen_acc=f"{metrics['generator_accuracy']:.2f}",
+                disc_acc=f"{metrics['discriminator_accuracy']:.3f}",
+                ex_s=f"{metrics['examples_per_second']:.0f}",
+            )
             if step % config.save_checkpoints_steps == 0 or step >= config.num_train_steps:
                 trainer.save(output_dir)
     writer.flush()
@@ -269,7 +297,11 @@ def pretrain(config: PretrainingConfig, data_files, output_dir, *, tpu=None, mix
 
 def summary_name(metric):
     return {
-        "total_loss": "loss/total", "generator_loss": "loss/generator", "discriminator_loss": "loss/discriminator",
-        "generator_accuracy": "generator/accuracy", "discriminator_accuracy": "discriminator/accuracy",
-        "discriminator_precision": "discriminator/precision", "discriminator_recall": "discriminator/recall",
+        "total_loss": "loss/total",
+        "generator_loss": "loss/generator",
+        "discriminator_loss": "loss/discriminator",
+        "generator_accuracy": "generator/accuracy",
+        "discriminator_accuracy": "discriminator/accuracy",
+        "discriminator_precision": "discriminator/precision",
+        "discriminator_recall": "discriminator/recall",
     }.get(metric, metric)

@@ -27,9 +27,24 @@ class Worker:
     def start(self, *extra):
         log = open(self.log_path, "a")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "hwadmin", "worker", "--loglevel=info", "--concurrency=1",
-             "--without-gossip", "--without-mingle", *extra],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "hwadmin",
+                "worker",
+                "--loglevel=info",
+                "--concurrency=1",
+                "--without-gossip",
+                "--without-mingle",
+                *extra,
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         return self
 

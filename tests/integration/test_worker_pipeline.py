@@ -18,9 +18,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, s
 
 
 @pytest.fixture(scope="module")
-def slow_enough_classifier(tmp_path_factory):
-    """Big enough that 500 reviews take a few seconds, so the kill lands mid-run."""
-    return tiny.make_classifier(tmp_path_factory.mktemp("clf"), hidden_size=96, layers=3, heads=4)
+def slow_enough_classifier(model_dir):
+    """Big enough that 500 reviews take a few seconds, so the kill lands mid-run (under HWADMIN_MODEL_DIR,
+    where the workers load classifiers from)."""
+    return tiny.make_classifier(model_dir / "slow-enough", hidden_size=96, layers=3, heads=4)
 
 
 def ingest_client():
@@ -75,8 +76,14 @@ def test_the_sweep_scores_reviews_whose_tasks_were_lost(worker_factory, slow_eno
     # Reviews that reached the database while the broker was unreachable: no task was ever sent.
     product = Product.objects.create(external_id="p-lost")
     Review.objects.bulk_create(
-        Review(source="app", external_id=f"lost-{i}", product=product, rating=5, good_text=text,
-               written_at="2026-11-01T00:00:00Z")
+        Review(
+            source="app",
+            external_id=f"lost-{i}",
+            product=product,
+            rating=5,
+            good_text=text,
+            written_at="2026-11-01T00:00:00Z",
+        )
         for i, text in enumerate(tiny.sample_texts(60))
     )
     worker_factory().start()

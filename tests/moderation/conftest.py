@@ -22,6 +22,7 @@ def ingest_client(db):
 @pytest.fixture
 def review_item():
     """A valid review in the ingest format (a fresh copy each time)."""
+
     def make(external_id="r-1", **changes):
         item = copy.deepcopy(tiny.sample_reviews(1)[0])
         item["external_id"] = external_id
@@ -29,4 +30,3 @@ def review_item():
         return item
 
     return make
-

@@ -66,6 +66,8 @@ CASES = [
     ("written_at not a date", item(written_at="어제"), 400, ["written_at", "format"]),
     ("written_at number", item(written_at=1700000000), 400, ["written_at"]),
     ("written_at impossible date", item(written_at="2026-02-30T10:00:00+09:00"), 400, ["written_at"]),
+    ("written_at before 1900", item(written_at="0001-01-01T00:00:00+00:00"), 400, ["written_at", "1900-01-01"]),
+    ("written_at after 2999", item(written_at="3000-01-01T00:00:00+00:00"), 400, ["written_at", "2999-12-31"]),
     ("source with spaces", item(source="my app"), 400, ["source", "letters, digits"]),
     ("source too long", item(source="a" * 51), 400, ["source", "50"]),
     ("source not a string", item(source={"a": 1}), 400, ["source"]),
@@ -85,7 +87,12 @@ CASES = [
     ("product brand a list", item(product=product(brand=["a"])), 400, ["product.brand"]),
     ("unknown field (typo)", item(goodText="좋아요"), 400, ["goodText", "unknown field"]),
     ("duplicate items", [item(), item()], 400, ["duplicates item 0"]),
-    ("one bad item among good ones", [item(external_id="g1"), item(external_id="g2", rating=7)], 400, ["1 of 2", "nothing was stored"]),
+    (
+        "one bad item among good ones",
+        [item(external_id="g1"), item(external_id="g2", rating=7)],
+        400,
+        ["1 of 2", "nothing was stored"],
+    ),
 ]
 
 
@@ -132,7 +139,9 @@ def test_malformed_request_is_refused_and_changes_nothing(client_and_snapshot, n
 def test_wrong_content_type_is_refused(client_and_snapshot):
     client, snapshot = client_and_snapshot
     before = snapshot()
-    response = client.generic("POST", "/api/v1/reviews", b"source=app", content_type="application/x-www-form-urlencoded")
+    response = client.generic(
+        "POST", "/api/v1/reviews", b"source=app", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 415
     assert "application/json" in response.json()["error"]
     assert snapshot() == before
@@ -142,7 +151,9 @@ def test_oversized_body_is_refused(client_and_snapshot, settings):
     client, snapshot = client_and_snapshot
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     before = snapshot()
-    response = client.generic("POST", "/api/v1/reviews", json.dumps(item(good_text="가" * 900)).encode(), content_type="application/json")
+    response = client.generic(
+        "POST", "/api/v1/reviews", json.dumps(item(good_text="가" * 900)).encode(), content_type="application/json"
+    )
     assert response.status_code == 413
     assert "limit is 1000 bytes" in response.json()["error"]
     assert snapshot() == before

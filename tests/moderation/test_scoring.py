@@ -44,6 +44,8 @@ def reviews(db):
 
 @pytest.fixture
 def active_classifier(db, tiny_classifier_dir):
+    # the per-process model cache is keyed by classifier id and path, and test databases reuse ids: start empty
+    scoring._cache.clear()
     check = Check.objects.get(code="unused")
     classifier = Classifier.objects.create(moderation_check=check, name="tiny", path=str(tiny_classifier_dir))
     return activate_classifier(classifier)
@@ -99,7 +101,9 @@ def test_the_model_is_loaded_once_and_reloaded_when_the_active_classifier_change
     assert QueueItem.objects.filter(classifier=second).count() == 5
 
 
-def test_scores_from_a_classifier_deactivated_meanwhile_do_not_move_the_queue(reviews, active_classifier, tiny_classifier_dir):
+def test_scores_from_a_classifier_deactivated_meanwhile_do_not_move_the_queue(
+    reviews, active_classifier, tiny_classifier_dir
+):
     scoring.score_reviews(reviews[:3])
     newer = Classifier.objects.create(
         moderation_check=active_classifier.moderation_check, name="newer", path=str(tiny_classifier_dir)
@@ -115,7 +119,9 @@ def test_decisions_survive_rescoring(reviews, active_classifier, tiny_classifier
     scoring.score_reviews(reviews[:2])
     QueueItem.objects.filter(review_id=reviews[0]).update(status="blinded")
     newer = activate_classifier(
-        Classifier.objects.create(moderation_check=active_classifier.moderation_check, name="n", path=str(tiny_classifier_dir))
+        Classifier.objects.create(
+            moderation_check=active_classifier.moderation_check, name="n", path=str(tiny_classifier_dir)
+        )
     )
     scoring.score_reviews(reviews[:2])
     item = QueueItem.objects.get(review_id=reviews[0])

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -38,10 +38,20 @@ def test_layout_dedup_and_stats(tmp_path):
     out = tmp_path / "corpus"
     call_command(
         "build_corpus",
-        "--source", f"csv:{REVIEWS}",
-        "--source", f"csv:{REVIEWS}",  # the same reviews again: every document is a duplicate
-        "--source", f"general=text:{GENERAL}",
-        "--out", str(out), "--processes", "2", "--shard-mb", "0.2", "--chunk-chars", "50000",
+        "--source",
+        f"csv:{REVIEWS}",
+        "--source",
+        f"csv:{REVIEWS}",  # the same reviews again: every document is a duplicate
+        "--source",
+        f"general=text:{GENERAL}",
+        "--out",
+        str(out),
+        "--processes",
+        "2",
+        "--shard-mb",
+        "0.2",
+        "--chunk-chars",
+        "50000",
         verbosity=0,
     )
     docs = read_documents(out)
@@ -95,7 +105,7 @@ def test_review_table_source(tmp_path):
     from moderation.models import Product, Review
 
     product = Product.objects.create(external_id="oy-1", name="센텔리안24 마데카 크림", category="크림")
-    when = datetime(2026, 9, 1, tzinfo=timezone.utc)
+    when = datetime(2026, 9, 1, tzinfo=UTC)
     rows = [
         ("r1", "촉촉하고 순해요 ㅋㅋ 재구매 의사 있어요", "용량이 조금 작아요", "visible"),
         ("r2", "향이 좋고 흡수가 빨라요", "", "visible"),
@@ -103,15 +113,25 @@ def test_review_table_source(tmp_path):
     ]
     for external_id, good, bad, visibility in rows:
         Review.objects.create(
-            source="test", external_id=external_id, product=product, rating=5,
-            good_text=good, bad_text=bad, written_at=when, visibility=visibility,
+            source="test",
+            external_id=external_id,
+            product=product,
+            rating=5,
+            good_text=good,
+            bad_text=bad,
+            written_at=when,
+            visibility=visibility,
         )
-    call_command("build_corpus", "--source", "reviews", "--out", str(tmp_path / "visible"), "--processes", "1", verbosity=0)
+    call_command(
+        "build_corpus", "--source", "reviews", "--out", str(tmp_path / "visible"), "--processes", "1", verbosity=0
+    )
     assert read_documents(tmp_path / "visible") == [
         ["촉촉하고 순해요 {laughing} 재구매 의사 있어요", "용량이 조금 작아요"],
         ["향이 좋고 흡수가 빨라요"],
     ]
-    call_command("build_corpus", "--source", "reviews:all", "--out", str(tmp_path / "all"), "--processes", "1", verbosity=0)
+    call_command(
+        "build_corpus", "--source", "reviews:all", "--out", str(tmp_path / "all"), "--processes", "1", verbosity=0
+    )
     assert read_documents(tmp_path / "all")[-1] == ["아직 개봉전이에요.", "써보고 리뷰 다시 남기겠음"]
 
 
@@ -149,7 +169,10 @@ def generate_input(path, megabytes):
 def peak_rss_kb(input_path, out_dir, rules):
     result = subprocess.run(
         [sys.executable, "-c", MEASURE, f"text:{input_path}:{rules}", str(out_dir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     peak, bytes_in, documents = map(int, result.stdout.split())
@@ -168,7 +191,7 @@ def test_memory_stays_flat_on_a_200_mb_input(tmp_path):
     rules = tmp_path / "lean.toml"
     rules.write_text(
         'profile = "public"\nemoji = "keep"\nspecial = "keep"\npunctuation = "keep"\nrepeat = 0\n'
-        'url = false\nemail = false\nphone = false\nperson = false\nlaughing = false\n'
+        "url = false\nemail = false\nphone = false\nperson = false\nlaughing = false\n"
         'splitter = "lines"\ndocuments = "line"\nmin_document_chars = 1\n',
         encoding="utf-8",
     )

@@ -35,7 +35,12 @@ def expected_weights(E, H, G, layers, gen_layers, V, ff, gen_ff):
             names[f"{prefix}/embeddings_project/bias"] = [size]
         for i in range(n):
             p = f"{prefix}/encoder/layer_{i}"
-            for part in ("attention/self/query", "attention/self/key", "attention/self/value", "attention/output/dense"):
+            for part in (
+                "attention/self/query",
+                "attention/self/key",
+                "attention/self/value",
+                "attention/output/dense",
+            ):
                 names[f"{p}/{part}/kernel"] = [size, size]
                 names[f"{p}/{part}/bias"] = [size]
             names[f"{p}/intermediate/dense/kernel"] = [size, inner]
@@ -81,11 +86,21 @@ def test_base_with_the_seed_generator_has_the_original_names_and_shapes():
 
 def test_presets_and_json_round_trip(tmp_path):
     small = PretrainingConfig(model_size="small")
-    assert (small.hidden_size, small.num_hidden_layers, small.num_attention_heads, small.intermediate_size,
-            small.embedding_size, small.max_predictions_per_seq) == (256, 12, 4, 1024, 128, 19)
+    assert (
+        small.hidden_size,
+        small.num_hidden_layers,
+        small.num_attention_heads,
+        small.intermediate_size,
+        small.embedding_size,
+        small.max_predictions_per_seq,
+    ) == (256, 12, 4, 1024, 128, 19)
     large = PretrainingConfig(model_size="large", generator_layers=0.5)
     assert (large.hidden_size, large.num_hidden_layers, large.embedding_size, large.generator_num_layers) == (
-        1024, 24, 1024, 12)
+        1024,
+        24,
+        1024,
+        12,
+    )
     small.to_json(tmp_path / "c.json")
     assert PretrainingConfig.from_json(tmp_path / "c.json") == small
     with pytest.raises(ValueError, match="unknown pretraining option"):
@@ -95,8 +110,18 @@ def test_presets_and_json_round_trip(tmp_path):
 
 
 def tiny_config(**overrides):
-    values = dict(model_size="small", vocab_size=97, embedding_size=24, hidden_size=32, num_hidden_layers=2,
-                  num_attention_heads=2, intermediate_size=48, generator_hidden_size=0.5, max_seq_length=16, seed=3)
+    values = dict(
+        model_size="small",
+        vocab_size=97,
+        embedding_size=24,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=48,
+        generator_hidden_size=0.5,
+        max_seq_length=16,
+        seed=3,
+    )
     values.update(overrides)
     return PretrainingConfig(**values)
 
@@ -112,7 +137,7 @@ def hf_state_dict(weights, tower):
         if name.startswith("electra/embeddings/"):
             key = name.replace("/", ".")
         elif name.startswith(tower + "/"):
-            key = "electra." + name[len(tower) + 1:].replace("/", ".")
+            key = "electra." + name[len(tower) + 1 :].replace("/", ".")
         elif name.startswith(head):
             key = name.replace("/", ".").replace("dense_1", "dense_prediction")
         else:
@@ -143,13 +168,23 @@ def test_logits_match_huggingface_electra():
     segments = np.zeros_like(ids)
     segments[:, 8:] = 1
 
-    common = dict(vocab_size=97, embedding_size=24, max_position_embeddings=512, type_vocab_size=2,
-                  hidden_act="gelu", layer_norm_eps=1e-12, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    common = dict(
+        vocab_size=97,
+        embedding_size=24,
+        max_position_embeddings=512,
+        type_vocab_size=2,
+        hidden_act="gelu",
+        layer_norm_eps=1e-12,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     hf_models = {
-        "electra": ElectraForPreTraining(ElectraConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                                       intermediate_size=48, **common)),
-        "generator": ElectraForMaskedLM(ElectraConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=1,
-                                                      intermediate_size=64, **common)),
+        "electra": ElectraForPreTraining(
+            ElectraConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48, **common)
+        ),
+        "generator": ElectraForMaskedLM(
+            ElectraConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=1, intermediate_size=64, **common)
+        ),
     }
     ours = {
         "electra": model.discriminator_logits(ids, mask, segments).numpy(),
@@ -161,8 +196,9 @@ def test_logits_match_huggingface_electra():
         assert not unexpected and all("position_ids" in k for k in missing), (missing, unexpected)
         hf.eval()
         with torch.no_grad():
-            theirs = hf(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
-                        token_type_ids=torch.tensor(segments)).logits.numpy()
+            theirs = hf(
+                input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), token_type_ids=torch.tensor(segments)
+            ).logits.numpy()
         assert theirs.shape == ours[tower].shape
         real = mask.astype(bool)
         np.testing.assert_allclose(ours[tower][real], theirs[real], atol=2e-4, rtol=1e-4)
@@ -177,9 +213,13 @@ def test_load_electra_restores_and_refuses_a_mismatched_config(tmp_path):
     ones, zeros = tf.ones_like(ids), tf.zeros_like(ids)
 
     loaded = load_electra(tmp_path)
-    np.testing.assert_array_equal(loaded.discriminator_logits(ids, ones, zeros), model.discriminator_logits(ids, ones, zeros))
-    assert not np.allclose(Electra(tiny_config(seed=4)).discriminator_logits(ids, ones, zeros),
-                           model.discriminator_logits(ids, ones, zeros))
+    np.testing.assert_array_equal(
+        loaded.discriminator_logits(ids, ones, zeros), model.discriminator_logits(ids, ones, zeros)
+    )
+    assert not np.allclose(
+        Electra(tiny_config(seed=4)).discriminator_logits(ids, ones, zeros),
+        model.discriminator_logits(ids, ones, zeros),
+    )
     with pytest.raises(ValueError, match="missing"):
         load_electra(tmp_path / "model.ckpt-7", tiny_config(num_hidden_layers=3))
     with pytest.raises(ValueError, match="another shape"):
@@ -205,35 +245,52 @@ def test_learning_rate_warms_up_then_decays_linearly_to_zero():
 
 def test_adam_weight_decay_step_matches_the_original_update():
     config = PretrainingConfig(learning_rate=0.1, num_train_steps=10, num_warmup_steps=0, weight_decay_rate=0.01)
-    weights = {"layer/dense/kernel": tf.Variable([[1.0, -2.0]]), "layer/LayerNorm/gamma": tf.Variable([1.0, 1.0]),
-               "layer/dense/bias": tf.Variable([0.5, 0.5])}
+    weights = {
+        "layer/dense/kernel": tf.Variable([[1.0, -2.0]]),
+        "layer/LayerNorm/gamma": tf.Variable([1.0, 1.0]),
+        "layer/dense/bias": tf.Variable([0.5, 0.5]),
+    }
     optimizer = AdamWeightDecay(weights, config)
     gradient = tf.constant([3.0, 4.0])  # global norm 5: clipped to norm 1
-    optimizer.apply_gradients({"layer/dense/kernel": tf.zeros([1, 2]), "layer/LayerNorm/gamma": gradient,
-                               "layer/dense/bias": tf.zeros([2])}, weights)
+    optimizer.apply_gradients(
+        {"layer/dense/kernel": tf.zeros([1, 2]), "layer/LayerNorm/gamma": gradient, "layer/dense/bias": tf.zeros([2])},
+        weights,
+    )
     g = np.array([0.6, 0.8])
     m, v = 0.1 * g, 0.001 * g**2
     np.testing.assert_allclose(weights["layer/LayerNorm/gamma"].numpy(), 1.0 - 0.1 * m / (np.sqrt(v) + 1e-6), rtol=1e-5)
     # zero gradient: only the decoupled weight decay moves the kernel; LayerNorm and bias never decay
-    np.testing.assert_allclose(weights["layer/dense/kernel"].numpy(), [[1.0 - 0.1 * 0.01, -2.0 * (1 - 0.1 * 0.01)]],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        weights["layer/dense/kernel"].numpy(), [[1.0 - 0.1 * 0.01, -2.0 * (1 - 0.1 * 0.01)]], rtol=1e-6
+    )
     np.testing.assert_allclose(weights["layer/dense/bias"].numpy(), [0.5, 0.5])
     assert int(optimizer.global_step.numpy()) == 1
     assert set(optimizer.variables_by_name) == {"global_step"} | {f"{n}/adam_{s}" for n in weights for s in "mv"}
 
 
-@pytest.mark.parametrize("tpu, gpus, tf_config, expected", [
-    ("my-tpu", [], None, ("tpu", "bfloat16")),
-    (None, [], None, ("default", "float32")),
-    (None, [(8, 0)], None, ("default", "bfloat16")),
-    (None, [(7, 0)], None, ("default", "float32")),
-    (None, [(9, 0), (9, 0)], None, ("mirrored", "bfloat16")),
-    (None, [(7, 5), (7, 5)], None, ("mirrored", "float32")),
-    (None, [(8, 0)] * 4, '{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}',
-     ("multi_worker", "bfloat16")),
-    (None, [], '{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}',
-     ("multi_worker", "float32")),
-])
+@pytest.mark.parametrize(
+    "tpu, gpus, tf_config, expected",
+    [
+        ("my-tpu", [], None, ("tpu", "bfloat16")),
+        (None, [], None, ("default", "float32")),
+        (None, [(8, 0)], None, ("default", "bfloat16")),
+        (None, [(7, 0)], None, ("default", "float32")),
+        (None, [(9, 0), (9, 0)], None, ("mirrored", "bfloat16")),
+        (None, [(7, 5), (7, 5)], None, ("mirrored", "float32")),
+        (
+            None,
+            [(8, 0)] * 4,
+            '{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}',
+            ("multi_worker", "bfloat16"),
+        ),
+        (
+            None,
+            [],
+            '{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}',
+            ("multi_worker", "float32"),
+        ),
+    ],
+)
 def test_strategy_choice(tpu, gpus, tf_config, expected):
     assert tuple(distribute.choose(tpu, gpus, tf_config)) == expected
     assert distribute.choose(tpu, gpus, tf_config, mixed_precision=False).compute_dtype == "float32"
@@ -293,8 +350,14 @@ def test_the_same_train_step_runs_under_mirrored_strategy(tmp_path):
 
     root = Path(__file__).resolve().parents[2]
     script = f"OUTPUT = {str(tmp_path)!r}\n" + MIRRORED_SCRIPT
-    result = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(root)})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(root)},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replicas 2" in result.stdout
     assert tf.train.load_variable(str(tmp_path), "global_step") == 3

@@ -53,14 +53,20 @@ def test_ece_is_zero_for_calibrated_scores_and_large_for_overconfident_ones():
 
 
 def test_keyword_rule_finds_unused_cues_in_real_phrasing():
-    unused = ["아직 안 써봤는데 기대돼요", "사용전입니다 잘 써보고 한달후기 남길게요", "미개봉 상태로 쟁여놨어요",
-              "아직 개봉전이에요. 써보고 리뷰 다시 남기겠음"]
+    unused = [
+        "아직 안 써봤는데 기대돼요",
+        "사용전입니다 잘 써보고 한달후기 남길게요",
+        "미개봉 상태로 쟁여놨어요",
+        "아직 개봉전이에요. 써보고 리뷰 다시 남기겠음",
+    ]
     used = ["촉촉하고 순해서 매일 잘 쓰고 있어요", "세안 후 사용하니 당김이 없어요", "백탁 없이 잘 발려요"]
     assert evaluation.keyword_rule_scores(unused) == [1.0] * len(unused)
     assert evaluation.keyword_rule_scores(used) == [0.0] * len(used)
 
 
-def test_evaluate_classifier_command_writes_json_and_plots_that_match_scikit_learn(tiny_classifier_dir, tmp_path, capsys):
+def test_evaluate_classifier_command_writes_json_and_plots_that_match_scikit_learn(
+    tiny_classifier_dir, tmp_path, capsys
+):
     """A labelled file in the labelled-set format; the numbers are recomputed from the model's own probabilities."""
     from matplotlib.image import imread
 
@@ -72,12 +78,26 @@ def test_evaluate_classifier_command_writes_json_and_plots_that_match_scikit_lea
     with open(data, "w", encoding="utf-8") as f:
         for i, (row, cue) in enumerate(zip(rows, cues)):
             label = "unused" if cue or i % 9 == 0 else "used"  # cue matches plus some rule misses
-            f.write(json.dumps({"text": row["good_text"], "good_text": row["good_text"], "bad_text": "",
-                                "label": label, "product_id": row["product"]["external_id"], "split": "test",
-                                "source": "sample", "source_ref": f"reviews.jsonl:{i}"}, ensure_ascii=False) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "text": row["good_text"],
+                        "good_text": row["good_text"],
+                        "bad_text": "",
+                        "label": label,
+                        "product_id": row["product"]["external_id"],
+                        "split": "test",
+                        "source": "sample",
+                        "source_ref": f"reviews.jsonl:{i}",
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     output = tmp_path / "evaluation"
-    call_command("evaluate_classifier", str(tiny_classifier_dir), "--data", str(data), "--output", str(output),
-                 "--k", "10", "50")
+    call_command(
+        "evaluate_classifier", str(tiny_classifier_dir), "--data", str(data), "--output", str(output), "--k", "10", "50"
+    )
     printed = capsys.readouterr().out
     assert "keyword rule" in printed and "threshold" in printed
 
@@ -93,7 +113,9 @@ def test_evaluate_classifier_command_writes_json_and_plots_that_match_scikit_lea
     assert result["model"]["auroc"] == pytest.approx(roc_auc_score(labels, probabilities))
     assert result["model"]["average_precision"] == pytest.approx(average_precision_score(labels, probabilities))
     assert result["model"]["thresholds"][9]["threshold"] == 0.5
-    assert result["model"]["thresholds"][9]["recall"] == pytest.approx(recall_score(labels, np.array(probabilities) >= 0.5))
+    assert result["model"]["thresholds"][9]["recall"] == pytest.approx(
+        recall_score(labels, np.array(probabilities) >= 0.5)
+    )
     rule = evaluation.keyword_rule_scores(texts)
     assert result["keyword_rule"]["precision"] == pytest.approx(precision_score(labels, rule)) == 1.0
     assert result["keyword_rule"]["recall"] == pytest.approx(recall_score(labels, rule))

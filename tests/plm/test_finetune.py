@@ -16,8 +16,13 @@ SUN = ("선크림", "선패치", "선스프레이")
 def write_labelled(path, rows, label_of):
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps({"text": row["good_text"], "label": label_of(row),
-                                "product_id": row["product"]["external_id"]}, ensure_ascii=False) + "\n")
+            f.write(
+                json.dumps(
+                    {"text": row["good_text"], "label": label_of(row), "product_id": row["product"]["external_id"]},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     return path
 
 
@@ -42,9 +47,32 @@ def test_finetuning_beats_the_untrained_model_and_metrics_match_predictions(sun_
 
     output = tmp_path / "sun-classifier"
     call_command(
-        "finetune_classifier", "file", "--data", str(sun_or_skin), "--group-column", "product_id",
-        "--model", str(tiny_classifier_dir), "--output", str(output), "--epochs", "8", "--patience", "3", "--learning-rate", "2e-3",
-        "--batch-size", "16", "--max-length", "64", "--metric", "accuracy", "--threads", "1", "--seed", "1",
+        "finetune_classifier",
+        "file",
+        "--data",
+        str(sun_or_skin),
+        "--group-column",
+        "product_id",
+        "--model",
+        str(tiny_classifier_dir),
+        "--output",
+        str(output),
+        "--epochs",
+        "8",
+        "--patience",
+        "3",
+        "--learning-rate",
+        "2e-3",
+        "--batch-size",
+        "16",
+        "--max-length",
+        "64",
+        "--metric",
+        "accuracy",
+        "--threads",
+        "1",
+        "--seed",
+        "1",
     )
     metrics = json.loads((output / "metrics.json").read_text())
     predictions = read_predictions(output)
@@ -84,8 +112,22 @@ def test_multiclass_reports_micro_f1_from_its_predictions(tiny_classifier_dir, t
     data = write_labelled(tmp_path / "category.jsonl", rows, lambda r: r["product"]["category"])
     output = tmp_path / "category-classifier"
     call_command(
-        "finetune_classifier", "file", "--data", str(data), "--model", str(tiny_classifier_dir),
-        "--output", str(output), "--epochs", "1", "--batch-size", "32", "--max-length", "32", "--threads", "1",
+        "finetune_classifier",
+        "file",
+        "--data",
+        str(data),
+        "--model",
+        str(tiny_classifier_dir),
+        "--output",
+        str(output),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--max-length",
+        "32",
+        "--threads",
+        "1",
     )
     metrics = json.loads((output / "metrics.json").read_text())
     categories = sorted({r["product"]["category"] for r in rows})
@@ -103,11 +145,20 @@ def test_multiclass_reports_micro_f1_from_its_predictions(tiny_classifier_dir, t
 def test_the_unused_task_reads_the_labelled_set_format(tmp_path):
     from plm.datasets import load_task
 
-    rows = [("아직 안 써봤어요", "unused", "p1", "train"), ("촉촉해요", "used", "p2", "train"),
-            ("선물했어요", "gift", "p3", "validation"), ("글쎄요", "unclear", "p4", "test")]
+    rows = [
+        ("아직 안 써봤어요", "unused", "p1", "train"),
+        ("촉촉해요", "used", "p2", "train"),
+        ("선물했어요", "gift", "p3", "validation"),
+        ("글쎄요", "unclear", "p4", "test"),
+    ]
     path = tmp_path / "set.jsonl"
-    path.write_text("".join(json.dumps({"text": t, "label": y, "product_id": p, "split": s}, ensure_ascii=False) + "\n"
-                            for t, y, p, s in rows), encoding="utf-8")
+    path.write_text(
+        "".join(
+            json.dumps({"text": t, "label": y, "product_id": p, "split": s}, ensure_ascii=False) + "\n"
+            for t, y, p, s in rows
+        ),
+        encoding="utf-8",
+    )
     data = load_task("unused", path)
     assert (data.texts, data.labels, data.splits) == (["아직 안 써봤어요", "촉촉해요"], [1, 0], ["train", "train"])
     assert data.label_names == ["used", "unused"]
@@ -140,8 +191,9 @@ def test_a_collapsed_base_model_is_called_out_before_fine_tuning(sun_or_skin, ti
     for base, warned in ((collapsed, True), (tiny_classifier_dir, False)):
         lines = []
         data = finetune_data(sun_or_skin)
-        finetune.finetune(base, data, tmp_path / f"out-{warned}", finetune.FinetuneConfig(epochs=1, max_length=64),
-                          log=lines.append)
+        finetune.finetune(
+            base, data, tmp_path / f"out-{warned}", finetune.FinetuneConfig(epochs=1, max_length=64), log=lines.append
+        )
         assert any("pretraining collapsed" in line for line in lines) is warned
         metrics = json.loads((tmp_path / f"out-{warned}" / "metrics.json").read_text())
         assert (metrics["untrained_validation"]["representation_spread"] < 0.05) is warned

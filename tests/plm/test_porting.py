@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-
 E, H, LAYERS, HEADS, G = 16, 32, 2, 2, 24  # embedding ≠ hidden ≠ generator hidden, so both projections exist
 MAX_POSITIONS = 64
 
@@ -16,19 +15,37 @@ def training_config(vocab_size):
     from plm.electra.config import PretrainingConfig
 
     return PretrainingConfig(
-        model_size="small", vocab_size=vocab_size, embedding_size=E, hidden_size=H, num_hidden_layers=LAYERS,
-        num_attention_heads=HEADS, intermediate_size=2 * H, max_position_embeddings=MAX_POSITIONS,
-        generator_hidden_size=G / H, generator_layers=0.5, max_seq_length=MAX_POSITIONS, do_lower_case=False,
+        model_size="small",
+        vocab_size=vocab_size,
+        embedding_size=E,
+        hidden_size=H,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        intermediate_size=2 * H,
+        max_position_embeddings=MAX_POSITIONS,
+        generator_hidden_size=G / H,
+        generator_layers=0.5,
+        max_seq_length=MAX_POSITIONS,
+        do_lower_case=False,
     ).to_dict()
 
 
 def release_hparams(vocab_size):
     """The same shape in the original release's hparams JSON (model_hparam_overrides)."""
     return {
-        "model_size": "small", "vocab_size": vocab_size, "embedding_size": E, "do_lower_case": False,
-        "generator_hidden_size": G / H, "generator_layers": 0.5,
-        "model_hparam_overrides": {"hidden_size": H, "num_hidden_layers": LAYERS, "num_attention_heads": HEADS,
-                                   "intermediate_size": 2 * H, "max_position_embeddings": MAX_POSITIONS},
+        "model_size": "small",
+        "vocab_size": vocab_size,
+        "embedding_size": E,
+        "do_lower_case": False,
+        "generator_hidden_size": G / H,
+        "generator_layers": 0.5,
+        "model_hparam_overrides": {
+            "hidden_size": H,
+            "num_hidden_layers": LAYERS,
+            "num_attention_heads": HEADS,
+            "intermediate_size": 2 * H,
+            "max_position_embeddings": MAX_POSITIONS,
+        },
     }
 
 
@@ -89,7 +106,9 @@ def save_tf1_checkpoint(prefix, variables, with_slots=True):
         tensors["global_step"] = np.array(3, dtype=np.int64)
     names = sorted(tensors)
     tf.raw_ops.SaveV2(
-        prefix=str(prefix), tensor_names=names, shape_and_slices=[""] * len(names),
+        prefix=str(prefix),
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
         tensors=[tf.constant(tensors[n]) for n in names],
     )
     return prefix
@@ -123,14 +142,19 @@ def reference_forward(variables, input_ids, mask):
         return x @ variables[f"{scope}/kernel"] + variables[f"{scope}/bias"]
 
     length = input_ids.shape[1]
-    x = variables["electra/embeddings/word_embeddings"][input_ids] + variables["electra/embeddings/position_embeddings"][:length]
+    x = (
+        variables["electra/embeddings/word_embeddings"][input_ids]
+        + variables["electra/embeddings/position_embeddings"][:length]
+    )
     x = x + variables["electra/embeddings/token_type_embeddings"][0]
     x = dense(ln(x, "electra/embeddings/LayerNorm"), "electra/embeddings_project")
     d = H // HEADS
     for i in range(LAYERS):
         p = f"electra/encoder/layer_{i}"
-        q, k, v = (dense(x, f"{p}/attention/self/{n}").reshape(len(x), length, HEADS, d).transpose(0, 2, 1, 3)
-                   for n in ("query", "key", "value"))
+        q, k, v = (
+            dense(x, f"{p}/attention/self/{n}").reshape(len(x), length, HEADS, d).transpose(0, 2, 1, 3)
+            for n in ("query", "key", "value")
+        )
         s = q @ k.transpose(0, 1, 3, 2) / sqrt(d) + (1 - mask[:, None, None, :]) * -1e9
         s = np.exp(s - s.max(-1, keepdims=True))
         c = ((s / s.sum(-1, keepdims=True)) @ v).transpose(0, 2, 1, 3).reshape(len(x), length, H)
@@ -146,18 +170,35 @@ def test_port_round_trip_matches_tf_and_keeps_the_head_count(pretrained, tmp_pat
     directory, variables, config, tokenizer_dir = pretrained
     disc_dir, gen_dir = tmp_path / "disc", tmp_path / "gen"
     call_command(
-        "port_checkpoint", str(directory), "--output", str(disc_dir), "--generator-output", str(gen_dir),
-        "--tokenizer", str(tokenizer_dir),
-        "--verify", "--verify-text", "보습력이 좋아요 아직 안 써봤어요", "--verify-text", "촉촉하고 순해요",
-        "--format", "bin",
+        "port_checkpoint",
+        str(directory),
+        "--output",
+        str(disc_dir),
+        "--generator-output",
+        str(gen_dir),
+        "--tokenizer",
+        str(tokenizer_dir),
+        "--verify",
+        "--verify-text",
+        "보습력이 좋아요 아직 안 써봤어요",
+        "--verify-text",
+        "촉촉하고 순해요",
+        "--format",
+        "bin",
     )
     out = capsys.readouterr().out
-    differences = [float(line.rsplit("difference ", 1)[1].split()[0]) for line in out.splitlines() if "difference" in line]
+    differences = [
+        float(line.rsplit("difference ", 1)[1].split()[0]) for line in out.splitlines() if "difference" in line
+    ]
     assert len(differences) == 2 and max(differences) <= 1e-4, out
 
     disc_config = json.loads((disc_dir / "config.json").read_text())
     assert disc_config["num_attention_heads"] == config["num_attention_heads"] == HEADS
-    assert (disc_config["hidden_size"], disc_config["embedding_size"], disc_config["num_hidden_layers"]) == (H, E, LAYERS)
+    assert (disc_config["hidden_size"], disc_config["embedding_size"], disc_config["num_hidden_layers"]) == (
+        H,
+        E,
+        LAYERS,
+    )
     assert disc_config["intermediate_size"] == 2 * H and disc_config["max_position_embeddings"] == MAX_POSITIONS
     assert disc_config["vocab_size"] == config["vocab_size"] and disc_config["hidden_act"] == "gelu"
     gen_config = json.loads((gen_dir / "config.json").read_text())
@@ -172,7 +213,9 @@ def test_port_round_trip_matches_tf_and_keeps_the_head_count(pretrained, tmp_pat
     expected = reference_forward(variables, batch["input_ids"], batch["attention_mask"].astype(np.float32))
     model = ElectraForPreTraining.from_pretrained(str(disc_dir)).eval()
     with torch.no_grad():
-        logits = model(input_ids=torch.tensor(batch["input_ids"]), attention_mask=torch.tensor(batch["attention_mask"])).logits
+        logits = model(
+            input_ids=torch.tensor(batch["input_ids"]), attention_mask=torch.tensor(batch["attention_mask"])
+        ).logits
     real = batch["attention_mask"].astype(bool)
     assert np.abs(logits.numpy()[real] - expected[real]).max() <= 1e-4
     # One weight by hand: a TF kernel [in, out] becomes a torch weight [out, in].
@@ -183,7 +226,9 @@ def test_port_round_trip_matches_tf_and_keeps_the_head_count(pretrained, tmp_pat
     np.testing.assert_array_equal(
         generator.generator_lm_head.weight.detach().numpy(), variables["electra/embeddings/word_embeddings"]
     )
-    np.testing.assert_array_equal(generator.generator_lm_head.bias.detach().numpy(), variables["generator_predictions/output_bias"])
+    np.testing.assert_array_equal(
+        generator.generator_lm_head.bias.detach().numpy(), variables["generator_predictions/output_bias"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -207,16 +252,31 @@ def test_a_damaged_checkpoint_is_refused_with_the_variable_named(pretrained, tmp
     (tmp_path / "pretraining_config.json").write_text(json.dumps(config))
     output = tmp_path / "out"
     with pytest.raises(CommandError, match=named):
-        call_command("port_checkpoint", str(tmp_path / "model.ckpt-1"), "--output", str(output),
-                     "--tokenizer", str(tokenizer_dir))
+        call_command(
+            "port_checkpoint",
+            str(tmp_path / "model.ckpt-1"),
+            "--output",
+            str(output),
+            "--tokenizer",
+            str(tokenizer_dir),
+        )
     assert not output.exists()
 
 
 def test_a_release_hparams_json_ports_the_same_model(pretrained, tmp_path, capsys):
     directory, variables, config, tokenizer_dir = pretrained
     (tmp_path / "hparams.json").write_text(json.dumps(release_hparams(config["vocab_size"])))
-    call_command("port_checkpoint", str(directory / "model.ckpt-3"), "--config", str(tmp_path / "hparams.json"),
-                 "--tokenizer", str(tokenizer_dir), "--output", str(tmp_path / "out"), "--verify")
+    call_command(
+        "port_checkpoint",
+        str(directory / "model.ckpt-3"),
+        "--config",
+        str(tmp_path / "hparams.json"),
+        "--tokenizer",
+        str(tokenizer_dir),
+        "--output",
+        str(tmp_path / "out"),
+        "--verify",
+    )
     assert "difference" in capsys.readouterr().out
     assert json.loads((tmp_path / "out" / "config.json").read_text())["num_attention_heads"] == HEADS
 
@@ -229,7 +289,9 @@ def test_an_object_based_checkpoint_is_refused(tmp_path, tiny_tokenizer_dir):
     prefix = checkpoint.write(str(tmp_path / "ckpt"))
     (tmp_path / "pretraining_config.json").write_text(json.dumps(training_config(100)))
     with pytest.raises(CommandError, match="object-based"):
-        call_command("port_checkpoint", prefix, "--output", str(tmp_path / "out"), "--tokenizer", str(tiny_tokenizer_dir))
+        call_command(
+            "port_checkpoint", prefix, "--output", str(tmp_path / "out"), "--tokenizer", str(tiny_tokenizer_dir)
+        )
 
 
 def test_release_hparams_follow_the_original_size_rules():
@@ -238,11 +300,20 @@ def test_release_hparams_follow_the_original_size_rules():
     discriminator, generator = architectures(
         {"model_size": "base", "vocab_size": 32200, "generator_hidden_size": 0.33333, "do_lower_case": False}
     )
-    assert (discriminator.hidden_size, discriminator.num_attention_heads, discriminator.intermediate_size) == (768, 12, 3072)
+    assert (discriminator.hidden_size, discriminator.num_attention_heads, discriminator.intermediate_size) == (
+        768,
+        12,
+        3072,
+    )
     assert discriminator.embedding_size == 768 and discriminator.num_hidden_layers == 12
     assert (generator.hidden_size, generator.num_attention_heads, generator.intermediate_size) == (256, 4, 1024)
     small, _ = architectures({"model_size": "small", "vocab_size": 30522, "embedding_size": 128})
-    assert (small.hidden_size, small.num_attention_heads, small.intermediate_size, small.embedding_size) == (256, 4, 1024, 128)
+    assert (small.hidden_size, small.num_attention_heads, small.intermediate_size, small.embedding_size) == (
+        256,
+        4,
+        1024,
+        128,
+    )
 
 
 def test_a_checkpoint_from_the_projects_tf2_electra_ports_and_verifies(tmp_path, tiny_tokenizer_dir, capsys):
@@ -255,14 +326,30 @@ def test_a_checkpoint_from_the_projects_tf2_electra_ports_and_verifies(tmp_path,
     from plm.electra.model import Electra
 
     vocab_size = len(AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir)))
-    config = PretrainingConfig(model_size="small", vocab_size=vocab_size, hidden_size=64, num_hidden_layers=2,
-                               embedding_size=32, max_position_embeddings=64, max_seq_length=64,
-                               generator_hidden_size=0.5)
+    config = PretrainingConfig(
+        model_size="small",
+        vocab_size=vocab_size,
+        hidden_size=64,
+        num_hidden_layers=2,
+        embedding_size=32,
+        max_position_embeddings=64,
+        max_seq_length=64,
+        generator_hidden_size=0.5,
+    )
     model = Electra(config, seed=3)
     config.to_json(tmp_path / "pretraining_config.json")
     checkpoint.save(tmp_path, step=7, variables=model.weights)
-    call_command("port_checkpoint", str(tmp_path), "--output", str(tmp_path / "disc"),
-                 "--generator-output", str(tmp_path / "gen"), "--tokenizer", str(tiny_tokenizer_dir), "--verify")
+    call_command(
+        "port_checkpoint",
+        str(tmp_path),
+        "--output",
+        str(tmp_path / "disc"),
+        "--generator-output",
+        str(tmp_path / "gen"),
+        "--tokenizer",
+        str(tiny_tokenizer_dir),
+        "--verify",
+    )
     out = capsys.readouterr().out
     differences = [float(line.rsplit("difference ", 1)[1]) for line in out.splitlines() if "difference" in line]
     assert len(differences) == 2 and max(differences) <= 1e-4, out

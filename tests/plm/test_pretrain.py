@@ -44,8 +44,15 @@ def test_masking_statistics_over_many_batches():
     candidates_per_position = np.zeros(128)
     for step in range(40):
         ids, input_mask = random_batch(rng)
-        out = masking.mask(tf.constant(ids), tf.constant(input_mask), max_predictions=N, mask_prob=0.15,
-                           mask_id=MASK, special_ids=(CLS, SEP, MASK), seed=[step, 0])
+        out = masking.mask(
+            tf.constant(ids),
+            tf.constant(input_mask),
+            max_predictions=N,
+            mask_prob=0.15,
+            mask_id=MASK,
+            special_ids=(CLS, SEP, MASK),
+            seed=[step, 0],
+        )
         positions, weights = out.masked_lm_positions.numpy(), out.masked_lm_weights.numpy()
         new_ids, lm_ids = out.input_ids.numpy(), out.masked_lm_ids.numpy()
         for row in range(len(ids)):
@@ -106,19 +113,53 @@ def pretraining_data(tmp_path_factory):
     with open(directory / "corpus.txt", "w", encoding="utf-8") as f:
         for text in texts:
             f.write("".join(s + "\n" for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s) + "\n")
-    call_command("build_pretraining_data", str(directory / "corpus.txt"), tokenizer=str(directory / "tokenizer"),
-                 output=str(directory / "data"), max_seq_length=64, num_out_files=2, verbosity=0)
+    call_command(
+        "build_pretraining_data",
+        str(directory / "corpus.txt"),
+        tokenizer=str(directory / "tokenizer"),
+        output=str(directory / "data"),
+        max_seq_length=64,
+        num_out_files=2,
+        verbosity=0,
+    )
     return directory
 
 
 def pretrain_command(directory):
     return [
-        sys.executable, str(ROOT / "manage.py"), "pretrain_plm", "--data", str(directory / "data"),
-        "--tokenizer", str(directory / "tokenizer"), "--output", str(directory / "run"),
-        "--hidden-size", "64", "--embedding-size", "64", "--num-hidden-layers", "2", "--num-attention-heads", "2",
-        "--max-seq-length", "64", "--train-batch-size", "32", "--learning-rate", "5e-4", "--num-warmup-steps", "20",
-        "--num-train-steps", "200", "--save-checkpoints-steps", "50", "--iterations-per-loop", "10",
-        "--keep-checkpoint-max", "0",
+        sys.executable,
+        str(ROOT / "manage.py"),
+        "pretrain_plm",
+        "--data",
+        str(directory / "data"),
+        "--tokenizer",
+        str(directory / "tokenizer"),
+        "--output",
+        str(directory / "run"),
+        "--hidden-size",
+        "64",
+        "--embedding-size",
+        "64",
+        "--num-hidden-layers",
+        "2",
+        "--num-attention-heads",
+        "2",
+        "--max-seq-length",
+        "64",
+        "--train-batch-size",
+        "32",
+        "--learning-rate",
+        "5e-4",
+        "--num-warmup-steps",
+        "20",
+        "--num-train-steps",
+        "200",
+        "--save-checkpoints-steps",
+        "50",
+        "--iterations-per-loop",
+        "10",
+        "--keep-checkpoint-max",
+        "0",
     ]
 
 
@@ -130,8 +171,9 @@ def checkpoint_steps(run):
 def test_pretrain_losses_fall_and_a_killed_run_resumes_at_the_same_step(pretraining_data):
     run = pretraining_data / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    first = subprocess.Popen(pretrain_command(pretraining_data), cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        pretrain_command(pretraining_data), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 240
     while max(checkpoint_steps(run), default=0) < 100:
         assert first.poll() is None, first.stderr.read().decode()[-3000:]
@@ -144,8 +186,9 @@ def test_pretrain_losses_fall_and_a_killed_run_resumes_at_the_same_step(pretrain
     assert 100 <= killed_at < 200
     logged_before = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
 
-    second = subprocess.run(pretrain_command(pretraining_data), cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    second = subprocess.run(
+        pretrain_command(pretraining_data), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert second.returncode == 0, second.stderr[-3000:]
     summary = json.loads((run / "pretraining_summary.json").read_text())
     assert summary["start_step"] == killed_at  # resumed from the last checkpoint, not from 0
@@ -154,7 +197,7 @@ def test_pretrain_losses_fall_and_a_killed_run_resumes_at_the_same_step(pretrain
     assert tf.train.load_variable(str(run), "global_step") == 200
 
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
-    resumed = log[len(logged_before):]
+    resumed = log[len(logged_before) :]
     assert resumed[0]["step"] == killed_at + 10
     # the losses fell by a clear margin (the first entry is the mean of steps 1-10, near the initial loss) ...
     start, end = log[0], log[-1]
@@ -170,8 +213,17 @@ def test_pretrain_losses_fall_and_a_killed_run_resumes_at_the_same_step(pretrain
 
     events = EventAccumulator(str(run)).Reload()
     tags = set(events.Tags()["tensors"]) | set(events.Tags()["scalars"])
-    assert {"loss/total", "loss/generator", "loss/discriminator", "generator/accuracy", "discriminator/accuracy",
-            "discriminator/precision", "discriminator/recall", "learning_rate", "examples_per_second"} <= tags
+    assert {
+        "loss/total",
+        "loss/generator",
+        "loss/discriminator",
+        "generator/accuracy",
+        "discriminator/accuracy",
+        "discriminator/precision",
+        "discriminator/recall",
+        "learning_rate",
+        "examples_per_second",
+    } <= tags
     assert re.search(r"step 200 \(default strategy, 1 replica\(s\), float32\): loss \d", second.stdout)
     config = json.loads((run / "pretraining_config.json").read_text())
     assert (config["hidden_size"], config["num_hidden_layers"], config["do_lower_case"]) == (64, 2, False)
@@ -192,8 +244,17 @@ def test_evaluate_pretraining_shows_the_discriminator_learning_before_its_accura
     if not (run / "pretraining_summary.json").exists():  # run alone, without the test above
         subprocess.run(pretrain_command(pretraining_data), cwd=ROOT, check=True, capture_output=True, timeout=600)
     out = io.StringIO()
-    call_command("evaluate_pretraining", str(run), "--data", str(pretraining_data / "data"), "--batches", "4",
-                 "--batch-size", "32", stdout=out)
+    call_command(
+        "evaluate_pretraining",
+        str(run),
+        "--data",
+        str(pretraining_data / "data"),
+        "--batches",
+        "4",
+        "--batch-size",
+        "32",
+        stdout=out,
+    )
     results = {r["step"]: r for r in json.loads((run / "evaluation.json").read_text())["results"]}
     first, last = results[0], results[max(results)]
     assert max(results) == 200 and 0 in results

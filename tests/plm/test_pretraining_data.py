@@ -6,8 +6,9 @@ import re
 import pytest
 from django.core.management import call_command
 
-from plm.pretraining_data import ExampleBuilder, build_pretraining_data, load_tokenizer
+from plm.pretraining_data import ExampleBuilder, build_pretraining_data
 from plm.shared import shared_data_dir
+from plm.vocab import load_tokenizer
 from tests import tiny
 
 NSMC = str(shared_data_dir() / "nsmc" / "ratings_train.txt")
@@ -55,9 +56,15 @@ def test_one_sentence_documents_decode_to_the_corpus_in_two_processes(tmp_path, 
     for k, half in enumerate(halves):
         (tmp_path / f"corpus-{k}.txt").write_text("".join(f"{t}\n\n" for t in half), encoding="utf-8")
 
-    stats = build_pretraining_data([tmp_path / "corpus-0.txt", tmp_path / "corpus-1.txt"], tokenizer_dir,
-                                   tmp_path / "out", max_seq_length=128, num_out_files=4, num_processes=2,
-                                   progress=False)
+    stats = build_pretraining_data(
+        [tmp_path / "corpus-0.txt", tmp_path / "corpus-1.txt"],
+        tokenizer_dir,
+        tmp_path / "out",
+        max_seq_length=128,
+        num_out_files=4,
+        num_processes=2,
+        progress=False,
+    )
 
     shards = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert shards == [f"pretrain_data.tfrecord-{i}-of-4" for i in range(4)]
@@ -86,8 +93,16 @@ def test_command_writes_the_original_schema(tmp_path, tokenizer_dir):
     from io import StringIO
 
     out = StringIO()
-    call_command("build_pretraining_data", str(tmp_path / "reviews.txt"), tokenizer=str(tokenizer_dir),
-                 output=str(tmp_path / "out"), max_seq_length=32, num_out_files=3, verbosity=0, stdout=out)
+    call_command(
+        "build_pretraining_data",
+        str(tmp_path / "reviews.txt"),
+        tokenizer=str(tokenizer_dir),
+        output=str(tmp_path / "out"),
+        max_seq_length=32,
+        num_out_files=3,
+        verbosity=0,
+        stdout=out,
+    )
     assert re.search(r"\d+ examples .* tokens, \d+\.\d% padding", out.getvalue())
 
     files = sorted((tmp_path / "out").iterdir())

@@ -36,11 +36,18 @@ def pool_file(path, unused_set, extra=()):
         {"text": unused_set.texts[train[0]], "product_id": "oy-elsewhere-2"},
         *extra,
     ]
-    fresh = ["배송 빠르고 포장 꼼꼼해요 아직 사용 전이에요", "촉촉하고 순해서 매일 바르고 있어요",
-             "선물용으로 샀어요 써보고 후기 남길게요", "끈적임 없이 흡수가 빨라요 재구매 의사 있어요",
-             "향이 좋고 발림성이 좋아요", "아직 개봉 안 했는데 기대돼요"] * 4
-    rows += [{"good_text": f"{text} ({n})", "bad_text": "", "product": {"external_id": f"oy-new-{n}"}}
-             for n, text in enumerate(fresh)]
+    fresh = [
+        "배송 빠르고 포장 꼼꼼해요 아직 사용 전이에요",
+        "촉촉하고 순해서 매일 바르고 있어요",
+        "선물용으로 샀어요 써보고 후기 남길게요",
+        "끈적임 없이 흡수가 빨라요 재구매 의사 있어요",
+        "향이 좋고 발림성이 좋아요",
+        "아직 개봉 안 했는데 기대돼요",
+    ] * 4
+    rows += [
+        {"good_text": f"{text} ({n})", "bad_text": "", "product": {"external_id": f"oy-new-{n}"}}
+        for n, text in enumerate(fresh)
+    ]
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     return path, len(fresh)
 
@@ -78,9 +85,29 @@ def semi_supervised_run(tmp_path_factory, tiny_classifier_dir, unused_set):
     work = tmp_path_factory.mktemp("semi")
     path, _ = pool_file(work / "pool.jsonl", unused_set)
     out = io.StringIO()
-    call_command("finetune_classifier", "unused", "--model", str(tiny_classifier_dir), "--output",
-                 str(work / "model"), "--epochs", "1", "--max-length", "48", "--threads", "1", "--max-train", "300",
-                 "--max-eval", "150", "--unlabelled", str(path), "--teacher", "baseline", stdout=out)
+    call_command(
+        "finetune_classifier",
+        "unused",
+        "--model",
+        str(tiny_classifier_dir),
+        "--output",
+        str(work / "model"),
+        "--epochs",
+        "1",
+        "--max-length",
+        "48",
+        "--threads",
+        "1",
+        "--max-train",
+        "300",
+        "--max-eval",
+        "150",
+        "--unlabelled",
+        str(path),
+        "--teacher",
+        "baseline",
+        stdout=out,
+    )
     return work / "model", out.getvalue()
 
 
@@ -104,9 +131,11 @@ def test_the_baseline_and_the_rule_are_reported_beside_the_model_on_the_same_row
     # every figure is recomputed from the saved predictions
     assert metrics["baseline"]["test"]["auroc"] == pytest.approx(roc_auc_score(labels, [r["baseline"] for r in rows]))
     assert metrics["baseline"]["test"]["average_precision"] == pytest.approx(
-        average_precision_score(labels, [r["baseline"] for r in rows]))
+        average_precision_score(labels, [r["baseline"] for r in rows])
+    )
     assert metrics["keyword_rule"]["test"]["auroc"] == pytest.approx(
-        roc_auc_score(labels, [r["keyword_rule"] for r in rows]))
+        roc_auc_score(labels, [r["keyword_rule"] for r in rows])
+    )
     assert metrics["test"]["auroc"] == pytest.approx(roc_auc_score(labels, [r["probabilities"][1] for r in rows]))
     assert metrics["test"]["ece"] == pytest.approx(expected_calibration_error(labels, [r["calibrated"] for r in rows]))
     assert metrics["baseline"]["model"]["analyzer"] == "char_wb"
@@ -126,7 +155,8 @@ def test_evaluate_classifier_reports_the_baseline_and_calibration_before_and_aft
     labels = [r["label"] for r in rows]
     assert result["baseline"]["auroc"] == pytest.approx(roc_auc_score(labels, [r["baseline"] for r in rows]))
     assert result["model"]["ece_uncalibrated"] == pytest.approx(
-        expected_calibration_error(labels, [r["uncalibrated"] for r in rows]))
+        expected_calibration_error(labels, [r["uncalibrated"] for r in rows])
+    )
     printed = out.getvalue()
     assert "baseline" in printed and "before calibration" in printed
     assert (tmp_path / "eval" / "pr_curve.png").stat().st_size > 0
@@ -152,7 +182,9 @@ def test_calibration_lowers_the_error_of_an_overconfident_model(method):
     assert before > 0.1
     assert after < 0.05 and after < before / 3
     # a monotone map: the ranking (and so AUROC) is unchanged
-    assert roc_auc_score(test_labels, calibrated) == pytest.approx(roc_auc_score(test_labels, raw), abs=0.01 if method == "isotonic" else 1e-9)
+    assert roc_auc_score(test_labels, calibrated) == pytest.approx(
+        roc_auc_score(test_labels, raw), abs=0.01 if method == "isotonic" else 1e-9
+    )
 
 
 def test_workers_apply_the_directorys_calibration(tiny_classifier_dir, tmp_path):

@@ -78,7 +78,7 @@ def test_laugh_false_friends():
     assert norm("호호바 오일이 들어있어요") == "호호바 오일이 들어있어요"
 
 
-def test_repeats_are_shortened_with_soynlp():
+def test_repeats_are_shortened_as_soynlp_does():
     assert norm("진짜 좋아요ㅠㅠㅠㅠㅠㅠ 최고최고") == "진짜 좋아요ㅠㅠ 최고최고"
     assert norm("너무너무 좋아요!!!!!!") == "너무너무 좋아요!!"
     assert norm("완전 강추......") == "완전 강추..."

@@ -1,6 +1,6 @@
 """The fast normaliser (plm.text) gives exactly what the plain one gives.
 
-tests/plm/reference_text.py is the normaliser as it was before it was made fast
+tests/plm/helper_reference_text.py is the normaliser as it was before it was made fast
 (one regular-expression pass per rule over the chunk). Every line of
 tests/data/plm goes through both under several rule sets; so does made-up text
 full of the characters the rules act on, against the reference with each
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from plm import corpus, text
-from tests.plm import reference_text
+from tests.plm import helper_reference_text as reference_text
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "plm"
 REVIEW, PUBLIC = text.load_rules("review"), text.load_rules("public")
@@ -37,8 +37,12 @@ IDS = [f"{rules.name}-{i}" for rules in (REVIEW, PUBLIC) for i in range(len(CHAN
 
 
 def load_documents():
-    sources = [f"csv:{DATA / 'reviews.csv'}", f"text:{DATA / 'general.txt'}",
-               f"csv:{DATA / 'nsmc' / 'ratings_train.txt'}", f"csv:{DATA / 'nsmc' / 'ratings_test.txt'}"]
+    sources = [
+        f"csv:{DATA / 'reviews.csv'}",
+        f"text:{DATA / 'general.txt'}",
+        f"csv:{DATA / 'nsmc' / 'ratings_train.txt'}",
+        f"csv:{DATA / 'nsmc' / 'ratings_test.txt'}",
+    ]
     return [doc for spec in sources for doc in corpus.read_documents(corpus.parse_source(spec))]
 
 
@@ -57,19 +61,168 @@ def test_same_as_the_reference_on_every_line_of_the_test_data(rules):
 
 
 PIECES = [
-    "ㅋ", "ㅎ", "ㅋㅋ", "ㅎㅎㅎ", "하하", "하하하", "히히", "크크", "흐흐흐", "호호바", "하", "ㅠ", "ㅠㅠㅠㅠ", "ㅜㅜ",
-    "다", "요", "니다", "어요", "아서요", "거든요", "했다", "죠", ".", "!", "?", "…", "~", "..", "....", "!!!", "???",
-    "~~~~", ",,,", "___", "____", " ", "  ", "\n", "\n\n", " \n ", "\r\n", "\r", "\t", "\u00a0", "\u3000", "\u2028",
-    "\x85", "\x0b", "\x1c", "\u200b", "\ufeff", "\x00", "\ue000", "\ue004", "[URL]", "[PHONE]", "{laughing}", "[PERSON]",
-    "[EMAIL]", "[", "]", "{", "(", ")", "()", "( )", "[ ]", "(\n)", "010-1234-5678", "01012345678", "02-788-4649",
-    "031 123 4567", "+82-10-1234-5678", "1588-1234", "15,000원", "2023.01.15", "0", "1", "+", "a@b.com",
-    "test.user@mail.co.kr", "@beauty_lover", "@", "www.naver.com", "WwW.x.kr", "https://a.b/c?d=1", "oliveyoung.co.kr",
-    "x.com/a", "e.g", ".Kr", ".\u212ar", "\u017fhop", "김민지", "님", " 님", "씨", "고객님", "선생님", "매니저님", "쌤",
-    "전문가", "김*수", "김**", "김OO", "이○○", "O", "*", "😀", "😀😀", "👍🏻", "👍🏽", "❤️", "♥", "♡", "♡♡", "☆",
-    "★★★", "♬", "©", "™", "↔", "①", "※", "→", "世宗", "漢字", "ひらがな", "Привет", "αβγ", "e\u0301", "\u1100\u1161",
-    "\u1100\u1161\u11a8", "Å", "\u212b", "ﬁ", "“", "”", "‘", "’", "—", "－", "！", "ＡＢＣ", "＠", "０１０", "″", "‥",
-    "좋아요", "정말", "가", "나", "촉촉해요", "있습니다", "그래서", "a", "Dr.Jart", "SPF50+", "PA++++", "0.5ml",
-    "100000", "ㅋ하", "가ㅋ",
+    "ㅋ",
+    "ㅎ",
+    "ㅋㅋ",
+    "ㅎㅎㅎ",
+    "하하",
+    "하하하",
+    "히히",
+    "크크",
+    "흐흐흐",
+    "호호바",
+    "하",
+    "ㅠ",
+    "ㅠㅠㅠㅠ",
+    "ㅜㅜ",
+    "다",
+    "요",
+    "니다",
+    "어요",
+    "아서요",
+    "거든요",
+    "했다",
+    "죠",
+    ".",
+    "!",
+    "?",
+    "…",
+    "~",
+    "..",
+    "....",
+    "!!!",
+    "???",
+    "~~~~",
+    ",,,",
+    "___",
+    "____",
+    " ",
+    "  ",
+    "\n",
+    "\n\n",
+    " \n ",
+    "\r\n",
+    "\r",
+    "\t",
+    "\u00a0",
+    "\u3000",
+    "\u2028",
+    "\x85",
+    "\x0b",
+    "\x1c",
+    "\u200b",
+    "\ufeff",
+    "\x00",
+    "\ue000",
+    "\ue004",
+    "[URL]",
+    "[PHONE]",
+    "{laughing}",
+    "[PERSON]",
+    "[EMAIL]",
+    "[",
+    "]",
+    "{",
+    "(",
+    ")",
+    "()",
+    "( )",
+    "[ ]",
+    "(\n)",
+    "010-1234-5678",
+    "01012345678",
+    "02-788-4649",
+    "031 123 4567",
+    "+82-10-1234-5678",
+    "1588-1234",
+    "15,000원",
+    "2023.01.15",
+    "0",
+    "1",
+    "+",
+    "a@b.com",
+    "test.user@mail.co.kr",
+    "@beauty_lover",
+    "@",
+    "www.naver.com",
+    "WwW.x.kr",
+    "https://a.b/c?d=1",
+    "oliveyoung.co.kr",
+    "x.com/a",
+    "e.g",
+    ".Kr",
+    ".\u212ar",
+    "\u017fhop",
+    "김민지",
+    "님",
+    " 님",
+    "씨",
+    "고객님",
+    "선생님",
+    "매니저님",
+    "쌤",
+    "전문가",
+    "김*수",
+    "김**",
+    "김OO",
+    "이○○",
+    "O",
+    "*",
+    "😀",
+    "😀😀",
+    "👍🏻",
+    "👍🏽",
+    "❤️",
+    "♥",
+    "♡",
+    "♡♡",
+    "☆",
+    "★★★",
+    "♬",
+    "©",
+    "™",
+    "↔",
+    "①",
+    "※",
+    "→",
+    "世宗",
+    "漢字",
+    "ひらがな",
+    "Привет",
+    "αβγ",
+    "e\u0301",
+    "\u1100\u1161",
+    "\u1100\u1161\u11a8",
+    "Å",
+    "\u212b",
+    "ﬁ",
+    "“",
+    "”",
+    "‘",
+    "’",
+    "—",
+    "－",
+    "！",
+    "ＡＢＣ",
+    "＠",
+    "０１０",
+    "″",
+    "‥",
+    "좋아요",
+    "정말",
+    "가",
+    "나",
+    "촉촉해요",
+    "있습니다",
+    "그래서",
+    "a",
+    "Dr.Jart",
+    "SPF50+",
+    "PA++++",
+    "0.5ml",
+    "100000",
+    "ㅋ하",
+    "가ㅋ",
 ]
 
 
@@ -111,8 +264,10 @@ def test_build_corpus_is_byte_for_byte_the_same_with_the_reference(tmp_path, mon
 
 def test_shards_are_cut_as_one_document_at_a_time(tmp_path):
     rnd = random.Random(0)
-    docs = ["\n".join("가나다 abc"[: rnd.randint(1, 7)] * rnd.randint(1, 30) for _ in range(rnd.randint(1, 4)))
-            for _ in range(500)]
+    docs = [
+        "\n".join("가나다 abc"[: rnd.randint(1, 7)] * rnd.randint(1, 30) for _ in range(rnd.randint(1, 4)))
+        for _ in range(500)
+    ]
     one = corpus.ShardWriter(tmp_path / "one", 2000)
     for doc in docs:  # one at a time: a new shard before a document once the shard holds 2000 bytes
         data = (doc + "\n\n").encode()
@@ -167,7 +322,7 @@ def test_the_other_character_sets_match_the_patterns():
 
 
 def test_two_laugh_passes_are_laugh_re():
-    for doc in DOCUMENTS + [doc for doc in PIECES]:
+    for doc in DOCUMENTS + list(PIECES):
         jamo = text._LAUGH_JAMO.sub("\ue004", doc)
         assert text._LAUGH_SYLLABLE.sub("\ue004", jamo) == text.LAUGH_RE.sub("\ue004", doc)
 
@@ -180,7 +335,7 @@ def test_sentence_ends_are_the_sentence_patterns():
 
 
 def test_runs_are_the_run_patterns():
-    from tests.plm.reference_text import REPEATED_LETTER as letters
+    from tests.plm.helper_reference_text import REPEATED_LETTER as letters
 
     for doc in DOCUMENTS[::3] + PIECES + ["가!!!!!!나....다___라   마ㅠㅠㅠㅠㅠ바 000000 ______ 사"]:
         dotted = text._PUNCT_RUN.sub(r"\1\1", text._DOTS.sub("...", doc))

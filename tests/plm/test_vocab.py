@@ -39,25 +39,52 @@ def tokenizers(tmp_path_factory, review_split):
     extra = root / "extra.txt"
     extra.write_text("# domain tokens\n나이아신아마이드\n\n시카페어\n", encoding="utf-8")
     call_command(
-        "train_tokenizer", "--corpus", str(root / "review-corpus"), "--out", str(root / "ours"),
-        "--vocab-size", "3500", "5000", "--min-frequency", "2", "--extra-tokens", str(extra), verbosity=0,
+        "train_tokenizer",
+        "--corpus",
+        str(root / "review-corpus"),
+        "--out",
+        str(root / "ours"),
+        "--vocab-size",
+        "3500",
+        "5000",
+        "--min-frequency",
+        "2",
+        "--extra-tokens",
+        str(extra),
+        verbosity=0,
     )
     call_command(
-        "train_tokenizer", "--corpus", str(root / "general-corpus"), "--out", str(root / "general"),
-        "--vocab-size", "5000", "--min-frequency", "2", verbosity=0,
+        "train_tokenizer",
+        "--corpus",
+        str(root / "general-corpus"),
+        "--out",
+        str(root / "general"),
+        "--vocab-size",
+        "5000",
+        "--min-frequency",
+        "2",
+        verbosity=0,
     )
     return {"small": root / "ours" / "vocab-3500", "ours": root / "ours" / "vocab-5000", "general": root / "general"}
 
 
 def test_folder_has_every_file_and_the_special_tokens_in_order(tokenizers):
     folder = tokenizers["ours"]
-    assert {p.name for p in folder.iterdir()} >= {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"}
+    assert {p.name for p in folder.iterdir()} >= {
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.txt",
+    }
     lines = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
     assert lines[: len(vocab.SPECIAL_TOKENS)] == vocab.SPECIAL_TOKENS
     assert lines[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     assert lines[len(vocab.SPECIAL_TOKENS) : len(vocab.SPECIAL_TOKENS) + 2] == ["나이아신아마이드", "시카페어"]
     assert len([line for line in lines if line]) == 5000
-    assert len([line for line in (tokenizers["small"] / "vocab.txt").read_text(encoding="utf-8").split("\n") if line]) == 3500
+    assert (
+        len([line for line in (tokenizers["small"] / "vocab.txt").read_text(encoding="utf-8").split("\n") if line])
+        == 3500
+    )
 
 
 @pytest.mark.parametrize("loader", ["AutoTokenizer", "ElectraTokenizerFast"])
@@ -70,7 +97,9 @@ def test_transformers_loads_it_cased_and_round_trips_a_korean_review(tokenizers,
     assert "[UNK]" not in tokens
     assert "{laughing}" in tokens and "[PHONE]" in tokens and "나이아신아마이드" in tokens
     assert "SPF" in tokens or "S" in tokens  # cased: no lower-casing
-    assert any("촉" in t for t in tokens) and not any("\u1100" <= ch <= "\u11ff" for t in tokens for ch in t)  # Hangul syllables, not jamo
+    assert any("촉" in t for t in tokens) and not any(
+        "\u1100" <= ch <= "\u11ff" for t in tokens for ch in t
+    )  # Hangul syllables, not jamo
     ids = tokenizer(REVIEW_TEXT)["input_ids"]
     assert ids[0] == tokenizer.cls_token_id == 2 and ids[-1] == tokenizer.sep_token_id == 3
     assert tokenizer.pad_token_id == 0 and tokenizer.mask_token_id == 4
@@ -106,11 +135,13 @@ def test_our_unk_rate_on_reviews_is_below_a_general_vocabularys(tokenizers, revi
 
 
 def test_unk_rates_count_tokens_and_words():
-    from transformers import ElectraTokenizerFast
     from tokenizers import BertWordPieceTokenizer
+    from transformers import ElectraTokenizerFast
 
     wordpiece = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
-    wordpiece.train_from_iterator(["촉촉 해요 촉촉해요"] * 5, vocab_size=100, min_frequency=1, special_tokens=["[PAD]", "[UNK]"])
+    wordpiece.train_from_iterator(
+        ["촉촉 해요 촉촉해요"] * 5, vocab_size=100, min_frequency=1, special_tokens=["[PAD]", "[UNK]"]
+    )
     tokenizer = ElectraTokenizerFast(tokenizer_object=wordpiece._tokenizer, do_lower_case=False, unk_token="[UNK]")
     # "건성" and "끈적" are unknown (one [UNK] each, two words); "촉촉해요" is known.
     rates = vocab.unk_rates(tokenizer, ["촉촉해요 건성 끈적", "촉촉 해요"])
@@ -120,7 +151,9 @@ def test_unk_rates_count_tokens_and_words():
 
 def test_term_preservation_and_lengths(tokenizers):
     terms = vocab.read_beauty_terms()
-    assert len(terms) >= 150 and {"좁쌀", "여드름", "쿨링", "각질", "바하", "수부지", "속당김", "세라마이드"} <= set(terms)
+    assert len(terms) >= 150 and {"좁쌀", "여드름", "쿨링", "각질", "바하", "수부지", "속당김", "세라마이드"} <= set(
+        terms
+    )
     ours = vocab.load_tokenizer(tokenizers["ours"])
     kept, split_terms = vocab.term_preservation(ours, terms)
     assert "나이아신아마이드" not in split_terms  # the extra domain token
@@ -134,9 +167,23 @@ def test_term_preservation_and_lengths(tokenizers):
 def test_evaluate_vocab_end_to_end(tokenizers, tmp_path, capsys):
     out = tmp_path / "eval"
     call_command(
-        "evaluate_vocab", str(tokenizers["ours"]), str(tokenizers["general"]),
-        "--reviews", str(REVIEWS), "--nsmc", str(DATA / "nsmc"),
-        "--sample", "300", "--epochs", "1", "--max-train", "200", "--max-test", "100", "--out", str(out),
+        "evaluate_vocab",
+        str(tokenizers["ours"]),
+        str(tokenizers["general"]),
+        "--reviews",
+        str(REVIEWS),
+        "--nsmc",
+        str(DATA / "nsmc"),
+        "--sample",
+        "300",
+        "--epochs",
+        "1",
+        "--max-train",
+        "200",
+        "--max-test",
+        "100",
+        "--out",
+        str(out),
         verbosity=0,
     )
     printed = capsys.readouterr().out
@@ -157,7 +204,16 @@ def test_commands_explain_bad_input(tmp_path):
     with pytest.raises(CommandError, match="run build_corpus first|no .txt files"):
         call_command("train_tokenizer", "--corpus", str(tmp_path), "--out", str(tmp_path / "t"), verbosity=0)
     with pytest.raises(CommandError, match="not a tokenizer folder"):
-        call_command("evaluate_vocab", str(tmp_path), "--reviews", str(REVIEWS), "--no-bilstm", "--out", str(tmp_path), verbosity=0)
+        call_command(
+            "evaluate_vocab",
+            str(tmp_path),
+            "--reviews",
+            str(REVIEWS),
+            "--no-bilstm",
+            "--out",
+            str(tmp_path),
+            verbosity=0,
+        )
 
 
 def test_split_keeps_the_label_shares_and_loses_nothing():

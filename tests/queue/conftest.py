@@ -2,15 +2,14 @@ import os
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.test import Client
 from django.utils import timezone
 
 from moderation.models import Check, Classifier, Product, QueueItem, Review, Score
+from tests.users import PASSWORD, make_user  # noqa: F401 (the tests import them from here)
 
 # Playwright's sync API runs an event loop in the test thread.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -20,7 +19,9 @@ def check(db):
 
 @pytest.fixture
 def classifier(check):
-    return Classifier.objects.create(moderation_check=check, name="electra-unused-v1", path="/models/v1", is_active=True)
+    return Classifier.objects.create(
+        moderation_check=check, name="electra-unused-v1", path="/models/v1", is_active=True
+    )
 
 
 @pytest.fixture
@@ -29,8 +30,17 @@ def make_review(check, classifier):
     counter = {"n": 0}
     base = timezone.now() - timedelta(days=30)
 
-    def make(probability, good_text=None, bad_text="", rating=5, product="p-1", brand="라운드랩", category="크림",
-             written_at=None, status=QueueItem.Status.OPEN):
+    def make(
+        probability,
+        good_text=None,
+        bad_text="",
+        rating=5,
+        product="p-1",
+        brand="라운드랩",
+        category="크림",
+        written_at=None,
+        status=QueueItem.Status.OPEN,
+    ):
         counter["n"] += 1
         n = counter["n"]
         item_product, _ = Product.objects.get_or_create(
@@ -48,24 +58,16 @@ def make_review(check, classifier):
         )
         Score.objects.create(review=review, moderation_check=check, classifier=classifier, probability=probability)
         QueueItem.objects.create(
-            review=review, moderation_check=check, probability=probability, classifier=classifier,
-            scored_at=timezone.now(), status=status,
+            review=review,
+            moderation_check=check,
+            probability=probability,
+            classifier=classifier,
+            scored_at=timezone.now(),
+            status=status,
         )
         return review
 
     return make
-
-
-def make_user(username, group=None, **flags):
-    user = User.objects.create_user(username, f"{username}@example.com", PASSWORD, **flags)
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    return user
-
-
-@pytest.fixture
-def reviewer(db):
-    return make_user("minji", "reviewers")
 
 
 @pytest.fixture
@@ -74,13 +76,22 @@ def other_reviewer(db):
 
 
 @pytest.fixture
-def outsider(db):
-    return make_user("guest")
+def staff(db):
+    return make_user("admin", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
-def staff(db):
-    return make_user("admin", is_staff=True, is_superuser=True)
+def browser(reviewer):
+    """The reviewer, logged in, through a client that checks CSRF tokens as a browser's requests are checked."""
+    client = Client(enforce_csrf_checks=True)
+    client.login(username=reviewer.username, password=PASSWORD)
+    return client
+
+
+def csrf(client, url):
+    """The CSRF token the page at `url` sets."""
+    client.get(url)
+    return client.cookies["csrftoken"].value
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,9 @@ from django.test import Client
 from moderation import actions
 from moderation.models import Action, QueueItem, Review
 
+# Runs twice: on SQLite in the unit run, on PostgreSQL in the integration run (scripts/test).
+pytestmark = pytest.mark.engines
+
 REASON = "미사용: 제품을 아직 사용하지 않음 (not used yet)"
 
 
@@ -27,7 +30,9 @@ def test_blind_changes_rows_logs_one_action_each_and_hides_them(check, reviewer,
     assert state(a) == ("blinded", "blinded") and state(c) == ("visible", "open")
     rows = list(Action.objects.filter(batch=result.batch).order_by("review_id"))
     assert [(r.review_id, r.kind, r.user, r.reason, r.note) for r in rows] == [
-        (a.pk, "blind", reviewer, REASON, "직접 확인"), (b.pk, "blind", reviewer, REASON, "직접 확인")]
+        (a.pk, "blind", reviewer, REASON, "직접 확인"),
+        (b.pk, "blind", reviewer, REASON, "직접 확인"),
+    ]
     assert rows[0].probability == 0.9 and rows[0].classifier_id is not None
     assert public_ids() == {c.external_id}
     # Blinding again changes nothing and logs nothing.
@@ -96,7 +101,7 @@ def test_threshold_blind_acts_on_what_it_showed(check, reviewer, make_review):
     shown = [make_review(p) for p in (0.99, 0.97, 0.95)]
     below = make_review(0.9)
     other_brand = make_review(0.98, product="p-9", brand="다른브랜드")
-    preview = actions.preview_threshold(check, 0.95, {"brand": "라운드랩"})
+    preview = actions.preview_threshold(check, 0.95, {"brand": "라운드랩"}, user=reviewer)
     assert preview.count == 3
     assert [item.review_id for item in preview.sample] == [r.pk for r in shown]
     late = make_review(0.999)  # arrives after the confirmation was shown
@@ -110,23 +115,32 @@ def test_threshold_blind_acts_on_what_it_showed(check, reviewer, make_review):
 
 def test_threshold_confirmation_cannot_be_forged(check, reviewer, make_review):
     make_review(0.99)
-    preview = actions.preview_threshold(check, 0.5)
+    preview = actions.preview_threshold(check, 0.5, user=reviewer)
     with pytest.raises(actions.ActionError, match="not valid"):
         actions.blind_above(reviewer, preview.token.replace(":", "x:", 1), REASON)
     assert not Review.objects.filter(visibility="blinded").exists()
 
 
-def test_unblind_keeps_a_review_hidden_while_another_check_blinds_it(check, reviewer, make_review,
-                                                                     django_capture_on_commit_callbacks):
+def test_unblind_keeps_a_review_hidden_while_another_check_blinds_it(
+    check, reviewer, make_review, django_capture_on_commit_callbacks
+):
     from django.utils import timezone
 
     from moderation.models import Check, Classifier
 
     ads = Check.objects.create(code="ads", name="광고 리뷰", position=9)
-    ads_classifier = Classifier.objects.create(moderation_check=ads, name="electra-ads-v1", path="/m/ads", is_active=True)
+    ads_classifier = Classifier.objects.create(
+        moderation_check=ads, name="electra-ads-v1", path="/m/ads", is_active=True
+    )
     both, one = make_review(0.9), make_review(0.8)
-    QueueItem.objects.create(review=both, moderation_check=ads, probability=0.7, classifier=ads_classifier,
-                             scored_at=timezone.now(), status=QueueItem.Status.BLINDED)
+    QueueItem.objects.create(
+        review=both,
+        moderation_check=ads,
+        probability=0.7,
+        classifier=ads_classifier,
+        scored_at=timezone.now(),
+        status=QueueItem.Status.BLINDED,
+    )
     actions.blind(reviewer, check, [both.pk, one.pk], REASON)
     assert state(one) == ("blinded", "blinded")
     unblind = actions.unblind(reviewer, check, [both.pk, one.pk])
@@ -146,13 +160,15 @@ def test_unblind_keeps_a_review_hidden_while_another_check_blinds_it(check, revi
 def test_a_move_logs_what_each_review_had_and_only_what_changed(check, reviewer, other_reviewer, make_review):
     reviews = [make_review(p) for p in (0.99, 0.98, 0.97, 0.96)]
     kept = actions.keep(other_reviewer, check, [reviews[1].pk])
-    preview = actions.preview_threshold(check, 0.95)
+    preview = actions.preview_threshold(check, 0.95, user=reviewer)
     assert preview.count == 3
     result = actions.blind_above(reviewer, preview.token, REASON, "일괄")
     assert result.changed == 3 and result.review_ids == sorted(r.pk for r in reviews if r.pk != reviews[1].pk)
     rows = Action.objects.filter(batch=result.batch).order_by("review_id")
     assert [(a.review_id, a.kind, a.user, a.reason, a.note, a.probability, a.threshold) for a in rows] == [
-        (r.pk, "blind", reviewer, REASON, "일괄", p, 0.95) for r, p in ((reviews[0], 0.99), (reviews[2], 0.97), (reviews[3], 0.96))]
+        (r.pk, "blind", reviewer, REASON, "일괄", p, 0.95)
+        for r, p in ((reviews[0], 0.99), (reviews[2], 0.97), (reviews[3], 0.96))
+    ]
     assert all(a.classifier_id for a in rows)
     items = QueueItem.objects.filter(review_id__in=result.review_ids)
     assert {(i.status, i.decided_by_id, i.held_by_id) for i in items} == {("blinded", reviewer.pk, None)}
@@ -161,7 +177,9 @@ def test_a_move_logs_what_each_review_had_and_only_what_changed(check, reviewer,
     undo = actions.undo(reviewer, result.batch)
     assert undo.changed == 3
     assert {(a.review_id, a.reverts.review_id, a.kind) for a in Action.objects.filter(batch=undo.batch)} == {
-        (pk, pk, "unblind") for pk in result.review_ids}
-    assert {(i.status, i.decided_by_id, i.decided_at) for i in QueueItem.objects.filter(review_id__in=result.review_ids)} == {
-        ("open", None, None)}
+        (pk, pk, "unblind") for pk in result.review_ids
+    }
+    assert {
+        (i.status, i.decided_by_id, i.decided_at) for i in QueueItem.objects.filter(review_id__in=result.review_ids)
+    } == {("open", None, None)}
     assert public_ids() == {r.external_id for r in reviews}

@@ -38,6 +38,7 @@ def run_together(*calls):
 def test_two_reviewers_blinding_overlapping_sets(postgres, check, reviewer, other_reviewer, make_review):
     reviews = [make_review(0.5 + i / 100) for i in range(40)]
     ids = [r.pk for r in reviews]
+    done = []
     for round_ in range(3):
         if round_:
             for result in done:
@@ -61,7 +62,7 @@ def test_two_reviewers_blinding_overlapping_sets(postgres, check, reviewer, othe
 
 def test_threshold_blind_racing_a_selected_blind(postgres, check, reviewer, other_reviewer, make_review):
     reviews = [make_review(0.9 + i / 1000) for i in range(30)]
-    preview = actions.preview_threshold(check, 0.9)
+    preview = actions.preview_threshold(check, 0.9, user=reviewer)
     assert preview.count == 30
     threshold, selected = run_together(
         lambda: actions.blind_above(reviewer, preview.token, REASON),
@@ -72,7 +73,9 @@ def test_threshold_blind_racing_a_selected_blind(postgres, check, reviewer, othe
     assert Action.objects.values("review_id").distinct().count() == 30
 
 
-def test_reviewers_opening_the_queue_together_get_different_rows(postgres, check, reviewer, other_reviewer, make_review):
+def test_reviewers_opening_the_queue_together_get_different_rows(
+    postgres, check, reviewer, other_reviewer, make_review
+):
     for i in range(20):
         make_review(0.5 + i / 100)
     first, second = run_together(
@@ -85,11 +88,13 @@ def test_reviewers_opening_the_queue_together_get_different_rows(postgres, check
     assert QueueItem.objects.filter(held_by=other_reviewer).count() == 8
 
 
-def test_page_loads_and_a_threshold_blind_at_once_never_deadlock(postgres, check, reviewer, other_reviewer, make_review):
+def test_page_loads_and_a_threshold_blind_at_once_never_deadlock(
+    postgres, check, reviewer, other_reviewer, make_review
+):
     for i in range(60):
         make_review(0.5 + i / 200)
     queue.page(check, reviewer, size=20)  # the reviewer holds rows the threshold blind also wants
-    preview = actions.preview_threshold(check, 0.5)
+    preview = actions.preview_threshold(check, 0.5, user=other_reviewer)
 
     def reload_pages():
         for _ in range(5):

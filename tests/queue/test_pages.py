@@ -9,21 +9,12 @@ from django.test import Client
 from moderation import actions, dashboard
 from moderation.models import Action, QueueItem
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, csrf
+
+# Runs twice: on SQLite in the unit run, on PostgreSQL in the integration run (scripts/test).
+pytestmark = pytest.mark.engines
 
 REASON = "미사용: 제품을 아직 사용하지 않음 (not used yet)"
-
-
-@pytest.fixture
-def browser(reviewer):
-    client = Client(enforce_csrf_checks=True)
-    client.login(username=reviewer.username, password=PASSWORD)
-    return client
-
-
-def csrf(client, url):
-    client.get(url)
-    return client.cookies["csrftoken"].value
 
 
 def test_queue_page_shows_sorted_rows_and_escapes_text(browser, make_review):
@@ -43,17 +34,22 @@ def test_blind_from_the_page_reports_and_offers_undo(browser, check, make_review
     assert refused.status_code == 403  # no CSRF token
     response = browser.post(
         "/queue/unused/decide",
-        {"review": [a.pk, b.pk], "action": "blind", "reason": REASON, "csrfmiddlewaretoken": token,
-         "next": "/queue/unused/?p_min=0.5"},
+        {
+            "review": [a.pk, b.pk],
+            "action": "blind",
+            "reason": REASON,
+            "csrfmiddlewaretoken": token,
+            "next": "/queue/unused/?p_min=0.5",
+        },
         follow=True,
     )
     assert response.redirect_chain[-1][0] == "/queue/unused/?p_min=0.5"
     html = response.content.decode()
-    assert "Blinded 2 reviews." in html and 'id="undo-flash"' in html
+    assert "리뷰 2건을 블라인드했습니다." in html and 'id="undo-flash"' in html
     batch = Action.objects.values_list("batch", flat=True).distinct().get()
     assert str(batch) in html
     undone = browser.post("/undo", {"batch": "last", "csrfmiddlewaretoken": token}, follow=True)
-    assert "Reverted 2 reviews." in undone.content.decode()
+    assert "리뷰 2건을 되돌렸습니다." in undone.content.decode()
     assert QueueItem.objects.filter(status="open").count() == 2
 
 
@@ -69,7 +65,7 @@ def test_threshold_page_confirms_then_blinds(browser, make_review):
         {"token": token, "reason": REASON, "csrfmiddlewaretoken": browser.cookies["csrftoken"].value},
         follow=True,
     )
-    assert "Blinded 2 reviews." in response.content.decode()
+    assert "리뷰 2건을 블라인드했습니다." in response.content.decode()
     assert QueueItem.objects.filter(status="blinded").count() == 2
 
 
@@ -94,6 +90,66 @@ def test_audit_filters_and_csv(browser, check, reviewer, other_reviewer, make_re
     assert [(r[2], r[3], int(r[5])) for r in rows[1:]] == [("keep", other_reviewer.username, b.pk)]
 
 
+def csv_rows(response):
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+
+
+def test_audit_csv_without_dates_covers_the_last_366_days_and_says_so(browser, check, reviewer, make_review):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    recent, old = make_review(0.9), make_review(0.8)
+    actions.blind(reviewer, check, [recent.pk], REASON)
+    kept = actions.keep(reviewer, check, [old.pk])
+    Action.objects.filter(batch=kept.batch).update(created_at=timezone.now() - timedelta(days=400))
+    today = timezone.localdate()
+    response = browser.get("/audit.csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    start = today - timedelta(days=365)
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="hwadmin-audit-{start.isoformat()}_{today.isoformat()}-last-366-days.csv"'
+    )
+    assert response["X-Hwadmin-Export-Range"].startswith(
+        f"{start.isoformat()}..{today.isoformat()} (default: the last 366 days"
+    )
+    assert [int(r[5]) for r in csv_rows(response)[1:]] == [recent.pk]  # the 400-day-old keep is outside
+    # A batch alone bounds the export: its rows come whatever their age.
+    by_batch = browser.get("/audit.csv", {"batch": str(kept.batch)})
+    assert by_batch["Content-Disposition"] == f'attachment; filename="hwadmin-audit-batch-{kept.batch}.csv"'
+    assert [int(r[5]) for r in csv_rows(by_batch)[1:]] == [old.pk]
+    # A date range given is used as given (and named in the file name, without "last").
+    dated = browser.get("/audit.csv", {"date_from": "2020-01-01", "date_to": "2020-12-31"})
+    assert dated.status_code == 200 and "2020-01-01_2020-12-31.csv" in dated["Content-Disposition"]
+    assert "last" not in dated["Content-Disposition"] and csv_rows(dated)[1:] == []
+
+
+def test_audit_csv_refuses_a_range_too_wide_or_too_many_rows(browser, check, reviewer, make_review, settings):
+    reviews = [make_review(0.9), make_review(0.8)]
+    actions.keep(reviewer, check, [r.pk for r in reviews])
+    wide = browser.get("/audit.csv", {"date_from": "2024-01-01", "date_to": "2025-12-31"})
+    assert wide.status_code == 400 and not wide.streaming
+    message = wide.content.decode()
+    assert "spans 731 days, more than the 366" in message and "narrow the date range" in message
+    only_start = browser.get("/audit.csv", {"date_from": "1990-01-01"})  # runs to today: too wide
+    assert only_start.status_code == 400 and "HWADMIN_AUDIT_EXPORT_MAX_DAYS" in only_start.content.decode()
+    backwards = browser.get("/audit.csv", {"date_from": "2025-02-01", "date_to": "2025-01-01"})
+    assert backwards.status_code == 400 and "is after date_to" in backwards.content.decode()
+    bad = browser.get("/audit.csv", {"date_from": "yesterday"})
+    assert bad.status_code == 400 and "date_from" in bad.content.decode()
+    settings.HWADMIN = {**settings.HWADMIN, "AUDIT_EXPORT_MAX_ROWS": 1}
+    many = browser.get("/audit.csv")
+    assert many.status_code == 400
+    assert (
+        "would hold 2 rows, more than the 1" in many.content.decode()
+        and "narrow the date range" in many.content.decode()
+    )
+    settings.HWADMIN = {**settings.HWADMIN, "AUDIT_EXPORT_MAX_ROWS": 2, "AUDIT_EXPORT_MAX_DAYS": 7}
+    assert browser.get("/audit.csv", {"date_from": "2025-01-01", "date_to": "2025-01-08"}).status_code == 400
+    fits = browser.get("/audit.csv")
+    assert fits.status_code == 200 and "-last-7-days.csv" in fits["Content-Disposition"] and len(csv_rows(fits)) == 3
+
+
 def test_dashboard_figures(browser, check, reviewer, make_review):
     reviews = [make_review(p) for p in (0.995, 0.95, 0.92, 0.6, 0.55, 0.1)]
     actions.blind(reviewer, check, [reviews[1].pk], REASON)
@@ -108,7 +164,11 @@ def test_dashboard_figures(browser, check, reviewer, make_review):
     waiting = make_review(0.7)
     QueueItem.objects.filter(review=waiting).delete()  # as if no classifier had scored it yet
     assert dashboard.pipeline_counts(check) == {
-        "received": 7, "scored": 6, "waiting": 1, "classifier": check.active_classifier}
+        "received": 7,
+        "scored": 6,
+        "waiting": 1,
+        "classifier": check.active_classifier,
+    }
     html = browser.get("/dashboard/unused/").content.decode()
     assert "<svg" in html and html.count("<rect") >= 5 and 'id="bands"' in html
     assert reviewer.username in html
@@ -122,20 +182,31 @@ def test_api_queue_and_actions(reviewer, check, make_review):
     assert [i["review_id"] for i in body["items"]] == [high.pk, mid.pk] and body["next"]
     assert [i["review_id"] for i in client.get("/api/v1/queue", {"after": body["next"]}).json()["items"]] == [low.pk]
     assert client.get("/api/v1/queue", {"p_min": "2"}).status_code == 400
-    blind = client.post("/api/v1/actions", {"action": "blind", "review_ids": [high.pk], "reason": REASON},
-                        content_type="application/json")
+    blind = client.post(
+        "/api/v1/actions",
+        {"action": "blind", "review_ids": [high.pk], "reason": REASON},
+        content_type="application/json",
+    )
     assert blind.status_code == 200 and blind.json()["changed"] == 1
     listed = client.get("/api/v1/actions", {"kind": "blind"}).json()["actions"]
     assert [(a["review_id"], a["user"]) for a in listed] == [(high.pk, reviewer.username)]
     undo = client.post("/api/v1/actions", {"action": "undo", "batch": "last"}, content_type="application/json")
     assert undo.json()["changed"] == 1
-    preview = client.post("/api/v1/actions", {"action": "blind_above", "threshold": 0.5, "filters": {"rating": [5]}},
-                          content_type="application/json").json()
+    preview = client.post(
+        "/api/v1/actions",
+        {"action": "blind_above", "threshold": 0.5, "filters": {"rating": [5]}},
+        content_type="application/json",
+    ).json()
     assert preview["count"] == 2 and len(preview["sample"]) == 2
-    done = client.post("/api/v1/actions", {"action": "blind_above", "confirm": preview["confirm"], "reason": REASON},
-                       content_type="application/json").json()
+    done = client.post(
+        "/api/v1/actions",
+        {"action": "blind_above", "confirm": preview["confirm"], "reason": REASON},
+        content_type="application/json",
+    ).json()
     assert done["changed"] == 2
-    missing = client.post("/api/v1/actions", {"action": "blind", "review_ids": [low.pk]}, content_type="application/json")
+    missing = client.post(
+        "/api/v1/actions", {"action": "blind", "review_ids": [low.pk]}, content_type="application/json"
+    )
     assert missing.status_code == 400 and "choose a reason" in missing.json()["error"]
 
 
@@ -158,13 +229,13 @@ def test_blinded_list_and_unblind(browser, check, reviewer, make_review):
     assert "숨겨진 후기" in html and "보이는 후기" not in html
     token = browser.cookies["csrftoken"].value
     response = browser.post("/queue/unused/unblind", {"review": [hidden.pk], "csrfmiddlewaretoken": token}, follow=True)
-    assert "Unblinded 1 review." in response.content.decode()
+    assert "리뷰 1건의 블라인드를 해제했습니다." in response.content.decode()
     hidden.refresh_from_db()
     assert hidden.visibility == "visible" and hidden.queue_items.get().status == "kept"
 
 
 def test_product_brand_and_category_texts_are_escaped_too(browser, make_review):
-    make_review(0.9, product='p-<b>1</b>&"', brand='<img src=x onerror=alert(1)>', category="크림'\"<i>")
+    make_review(0.9, product='p-<b>1</b>&"', brand="<img src=x onerror=alert(1)>", category="크림'\"<i>")
     html = browser.get("/queue/unused/").content.decode()
     assert "<img src=x" not in html and "<b>1</b>" not in html and "<i>" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html

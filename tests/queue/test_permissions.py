@@ -19,8 +19,11 @@ ROLES = ["anonymous", "outsider", "reviewer", "staff"]
 
 @pytest.fixture
 def world(make_review, reviewer, outsider, staff):
-    return {"open": make_review(0.9), "hidden": make_review(0.95, status="blinded"),
-            "users": {"reviewer": reviewer, "outsider": outsider, "staff": staff}}
+    return {
+        "open": make_review(0.9),
+        "hidden": make_review(0.95, status="blinded"),
+        "users": {"reviewer": reviewer, "outsider": outsider, "staff": staff},
+    }
 
 
 def client_for(role, world):

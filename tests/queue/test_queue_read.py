@@ -8,6 +8,9 @@ from django.utils import timezone
 from moderation import queue
 from moderation.models import QueueItem
 
+# Runs twice: on SQLite in the unit run, on PostgreSQL in the integration run (scripts/test).
+pytestmark = pytest.mark.engines
+
 
 def probabilities(page):
     return [item.probability for item in page.items]
@@ -29,12 +32,23 @@ def test_filters_combine(check, reviewer, make_review):
     make_review(0.3, good_text="선물용으로 샀어요", rating=4, product="p-2", brand="토리든", category="세럼")
     make_review(0.7, good_text="선물용으로 샀어요", rating=4, product="p-3", brand="토리든", category="크림")
     make_review(0.7, good_text="매일 써요", rating=4, product="p-2", brand="토리든", category="세럼")
-    filters = {"p_min": 0.5, "p_max": 0.9, "brand": "토리든", "category": "세럼", "product": "p-2",
-               "rating": [4], "q": "선물"}
+    filters = {
+        "p_min": 0.5,
+        "p_max": 0.9,
+        "brand": "토리든",
+        "category": "세럼",
+        "product": "p-2",
+        "rating": [4],
+        "q": "선물",
+    }
     assert [i.review_id for i in queue.page(check, reviewer, filters, hold=False).items] == [target.pk]
     written = timezone.localtime(target.written_at).date()  # the filter takes dates in TIME_ZONE
-    assert queue.page(check, reviewer, {**filters, "date_from": written.isoformat(), "date_to": written.isoformat()}, hold=False).items
-    assert not queue.page(check, reviewer, {**filters, "date_from": (written + timedelta(days=1)).isoformat()}, hold=False).items
+    assert queue.page(
+        check, reviewer, {**filters, "date_from": written.isoformat(), "date_to": written.isoformat()}, hold=False
+    ).items
+    assert not queue.page(
+        check, reviewer, {**filters, "date_from": (written + timedelta(days=1)).isoformat()}, hold=False
+    ).items
 
 
 def test_keyset_pages_cover_the_queue_once(check, reviewer, make_review):

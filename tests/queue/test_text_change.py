@@ -11,15 +11,22 @@ from moderation.models import Action, QueueItem, Review
 
 from .test_actions import public_ids
 
-pytestmark = pytest.mark.django_db
+# Runs twice: on SQLite in the unit run, on PostgreSQL in the integration run (scripts/test).
+pytestmark = [pytest.mark.django_db, pytest.mark.engines]
 
 
 def edit(review, text):
     """The ingest path: the same (source, external_id) sent again with another text."""
-    item = {"source": review.source, "external_id": review.external_id,
-            "product": {"external_id": review.product.external_id, "name": review.product.name},
-            "author_ref": review.author_ref, "rating": review.rating, "good_text": text, "bad_text": "",
-            "written_at": review.written_at.isoformat()}
+    item = {
+        "source": review.source,
+        "external_id": review.external_id,
+        "product": {"external_id": review.product.external_id, "name": review.product.name},
+        "author_ref": review.author_ref,
+        "rating": review.rating,
+        "good_text": text,
+        "bad_text": "",
+        "written_at": review.written_at.isoformat(),
+    }
     return ingest.store_reviews(ingest.validate_reviews([item]).items)
 
 
@@ -39,7 +46,10 @@ def test_a_kept_review_whose_text_changes_is_reopened_with_an_audit_row(check, r
     assert reopen.kind == Action.Kind.REOPEN and reopen.reason == ingest.TEXT_CHANGED and reopen.user is None
     assert actions.move_of(reopen) == (actions.KEPT, actions.OPEN)
     # the history keeps the earlier decision beside the reopen
-    assert list(Action.objects.filter(review=review).order_by("pk").values_list("kind", flat=True)) == ["keep", "reopen"]
+    assert list(Action.objects.filter(review=review).order_by("pk").values_list("kind", flat=True)) == [
+        "keep",
+        "reopen",
+    ]
     # and the reopened item can be blinded like any open one
     actions.blind(reviewer, check, [review.pk], reason=check.reasons[0])
     assert status(review, check) == QueueItem.Status.BLINDED

@@ -18,6 +18,7 @@ Subcommands (run from the repository root with the project's Python):
 The labels themselves are decided by a person reading each review following
 docs/labelling_guideline.md; this script only selects, records and merges.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,14 +59,42 @@ SHORT = {"u": "unused", "g": "gift", "x": "unclear", "s": "used"}
 # contains. ``cap`` bounds how many candidates one cue contributes (frequent,
 # weak cues such as 배송 or 기대 would otherwise swamp the candidate file).
 CUES: list[tuple[str, int]] = [
-    ("미개봉", 60), ("개봉 전", 60), ("개봉전", 60), ("개봉도", 40), ("뜯지", 40),
-    ("아직 사용", 120), ("아직 안 써", 60), ("아직 안써", 60), ("아직 안 발", 30),
-    ("아직 안발", 30), ("아직 못 써", 40), ("아직 못써", 40), ("아직 써보", 40),
-    ("사용 전", 60), ("사용전", 60), ("사용하기 전", 30), ("안 써봤", 30), ("안써봤", 30),
-    ("안 써봐", 20), ("안써봐", 30), ("후기 남길", 40), ("리뷰 남길", 40), ("후기 남기", 20),
-    ("리뷰 남기", 20), ("써보고", 40), ("사용해보고", 40), ("사용해 보고", 25), ("써 보고", 20),
-    ("쟁여", 40), ("쟁임", 30), ("쟁였", 25), ("선물", 40), ("아직", 50),
-    ("배송", 50), ("포장", 25), ("기대", 30),
+    ("미개봉", 60),
+    ("개봉 전", 60),
+    ("개봉전", 60),
+    ("개봉도", 40),
+    ("뜯지", 40),
+    ("아직 사용", 120),
+    ("아직 안 써", 60),
+    ("아직 안써", 60),
+    ("아직 안 발", 30),
+    ("아직 안발", 30),
+    ("아직 못 써", 40),
+    ("아직 못써", 40),
+    ("아직 써보", 40),
+    ("사용 전", 60),
+    ("사용전", 60),
+    ("사용하기 전", 30),
+    ("안 써봤", 30),
+    ("안써봤", 30),
+    ("안 써봐", 20),
+    ("안써봐", 30),
+    ("후기 남길", 40),
+    ("리뷰 남길", 40),
+    ("후기 남기", 20),
+    ("리뷰 남기", 20),
+    ("써보고", 40),
+    ("사용해보고", 40),
+    ("사용해 보고", 25),
+    ("써 보고", 20),
+    ("쟁여", 40),
+    ("쟁임", 30),
+    ("쟁였", 25),
+    ("선물", 40),
+    ("아직", 50),
+    ("배송", 50),
+    ("포장", 25),
+    ("기대", 30),
 ]
 
 
@@ -134,9 +163,10 @@ def _round2_scores(labelled: list[dict], pool: list[dict]):
     pool_texts = [r["text"] for r in pool]
     # the baseline is the project's own (plm/baseline.py); the word model is the second view
     scores = {"baseline": np.array(fit_baseline(texts, y).scores(pool_texts))}
-    word = make_pipeline(TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=2,
-                                         token_pattern=r"(?u)\b\w+\b"),
-                         LogisticRegression(C=10, class_weight="balanced", max_iter=3000))
+    word = make_pipeline(
+        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=2, token_pattern=r"(?u)\b\w+\b"),
+        LogisticRegression(C=10, class_weight="balanced", max_iter=3000),
+    )
     word.fit(texts, y)
     scores["word"] = word.predict_proba(pool_texts)[:, 1]
     return scores
@@ -172,16 +202,23 @@ def select_more(labelled: list[dict], candidates: list[dict], round_number: int 
     by_rank = lambda values: [int(i) for i in np.argsort(values, kind="stable")]  # noqa: E731
     shuffled = random.Random(seed).sample(range(len(pool)), len(pool))
     if round_number == 2:
-        orders = {"random2": shuffled, "top:baseline": by_rank(-base),
-                  "uncertain:baseline": by_rank(np.abs(base - 0.5)), "disagree:baseline-word": by_rank(-gap)}
+        orders = {
+            "random2": shuffled,
+            "top:baseline": by_rank(-base),
+            "uncertain:baseline": by_rank(np.abs(base - 0.5)),
+            "disagree:baseline-word": by_rank(-gap),
+        }
     else:
         # disagreement where it matters: one of the two puts the review in its top tenth
         near_top = np.maximum(rank(base), rank(other)) >= 0.9
-        orders = {"random3": shuffled, "disagree:baseline-electra": by_rank(-(gap * near_top)),
-                  "top:electra": by_rank(-other),
-                  "uncertain:electra": by_rank(np.abs(other - 0.5))}
+        orders = {
+            "random3": shuffled,
+            "disagree:baseline-electra": by_rank(-(gap * near_top)),
+            "top:electra": by_rank(-other),
+            "uncertain:electra": by_rank(np.abs(other - 0.5)),
+        }
     route_of = {}
-    for route, n in plan:
+    for route, _n in plan:
         got = 0
         for i in orders[route]:
             if got == budget[route]:
@@ -349,7 +386,7 @@ def deal_splits(rows: list[dict]) -> dict[str, str]:
     for g in groups:
         c = per_group[g]
 
-        def deficit(s: str) -> float:
+        def deficit(s: str, c=c) -> float:
             if c["unused"]:
                 return target[s] - got[s]["unused"] / max(1, total["unused"])
             return target[s] - sum(got[s].values()) / n_all
@@ -368,9 +405,19 @@ def build_rows() -> list[dict]:
         label = labels.get(c["source_ref"])
         if label is None:
             continue
-        rows.append({"text": c["text"], "good_text": c["text"], "bad_text": "", "label": label,
-                     "product_id": c["product_id"], "split": None, "source": c["source"],
-                     "source_ref": c["source_ref"], "selected_by": c["selected_by"]})
+        rows.append(
+            {
+                "text": c["text"],
+                "good_text": c["text"],
+                "bad_text": "",
+                "label": label,
+                "product_id": c["product_id"],
+                "split": None,
+                "source": c["source"],
+                "source_ref": c["source_ref"],
+                "selected_by": c["selected_by"],
+            }
+        )
     split_of = assign_splits(rows)
     for r in rows:
         r["split"] = split_of[r["product_id"]]
@@ -387,10 +434,14 @@ def cmd_merge(_args) -> None:
     table = Counter((r["split"], r["label"]) for r in rows)
     print(f"{len(rows)} rows -> {OUTPUT}")
     for s in ("train", "validation", "test"):
-        print(s, {lab: table[(s, lab)] for lab in LABELS_ALLOWED}, sum(table[(s, l)] for l in LABELS_ALLOWED))
+        print(s, {lab: table[(s, lab)] for lab in LABELS_ALLOWED}, sum(table[(s, lab)] for lab in LABELS_ALLOWED))
     route = lambda r: r["selected_by"] if _round(r) > 1 else ("random" if r["selected_by"] == "random" else "cue")  # noqa: E731
-    print("selected_by", dict(Counter(route(r) for r in rows)),
-          "unused among random:", sum(r["label"] == "unused" for r in rows if r["selected_by"] in ("random", "random2", "random3")))
+    print(
+        "selected_by",
+        dict(Counter(route(r) for r in rows)),
+        "unused among random:",
+        sum(r["label"] == "unused" for r in rows if r["selected_by"] in ("random", "random2", "random3")),
+    )
 
 
 def cmd_relink(_args) -> None:

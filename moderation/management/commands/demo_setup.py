@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from moderation.models import Classifier, Review
+from moderation.scoring import inside_model_root
 
 SHIPPED_MODEL = Path(settings.BASE_DIR) / "models" / "unused-electra"
 
@@ -17,14 +18,18 @@ SHIPPED_MODEL = Path(settings.BASE_DIR) / "models" / "unused-electra"
 class Command(BaseCommand):
     help = (
         "Create a reviewer account (password printed), load data/sample/reviews.jsonl, and register and "
-        "activate the shipped unused classifier (models/unused-electra) when the check has no active one."
+        "activate the shipped unused classifier (models/unused-electra, copied into HWADMIN_MODEL_DIR) when the "
+        "check has no active one it can load."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="reviewer")
         parser.add_argument("--sample", default=str(Path(settings.BASE_DIR) / "data" / "sample" / "reviews.jsonl"))
-        parser.add_argument("--model", default=str(SHIPPED_MODEL),
-                            help="the classifier to activate when none is active (default: models/unused-electra)")
+        parser.add_argument(
+            "--model",
+            default=str(SHIPPED_MODEL),
+            help="the classifier to activate when none is active (default: models/unused-electra)",
+        )
         parser.add_argument("--no-model", action="store_true", help="do not register the shipped classifier")
 
     def handle(self, *args, **options):
@@ -39,10 +44,26 @@ class Command(BaseCommand):
             call_command("load_reviews", options["sample"], stdout=self.stdout, stderr=self.stderr)
         self.stdout.write("")
         self.stdout.write(f"  reviewer account: {user.username} / {password}   (staff: can open /admin/ too)")
-        if not options["no_model"] and not Classifier.objects.filter(moderation_check__code="unused", is_active=True).exists():
+        active = Classifier.objects.filter(moderation_check__code="unused", is_active=True).first()
+        # An active classifier outside HWADMIN_MODEL_DIR (registered before workers required it) never loads:
+        # replace it with a copy of the shipped one.
+        unusable = active is not None and not inside_model_root(active.path)
+        if not options["no_model"] and (active is None or unusable):
             if Path(options["model"]).is_dir():
-                call_command("register_classifier", options["model"], "--check", "unused", "--name",
-                             Path(options["model"]).name, "--activate", stdout=self.stdout, stderr=self.stderr)
+                call_command(
+                    "register_classifier",
+                    options["model"],
+                    "--check",
+                    "unused",
+                    "--name",
+                    Path(options["model"]).name,
+                    "--activate",
+                    "--onnx",
+                    "later",
+                    *(["--force"] if unusable else []),
+                    stdout=self.stdout,
+                    stderr=self.stderr,
+                )
             else:
                 self.stdout.write(f"  {options['model']} is not there: no classifier registered")
         if not Classifier.objects.filter(is_active=True).exists():

@@ -51,6 +51,8 @@ class Command(BaseCommand):
         if parsed is None:
             day = parse_date(value)
             if day is None:
-                raise CommandError(f"{option} {value!r} is not a date or date-time (e.g. 2026-11-01 or 2026-11-01T09:00)")
+                raise CommandError(
+                    f"{option} {value!r} is not a date or date-time (e.g. 2026-11-01 or 2026-11-01T09:00)"
+                )
             parsed = datetime.combine(day, time.min)
         return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)

@@ -37,7 +37,9 @@ def read_csv(path):
     """CSV with a header row: the review fields, plus product_external_id, product_name, brand, category."""
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
-        missing = {"source", "external_id", "product_external_id", "rating", "written_at"} - set(reader.fieldnames or [])
+        missing = {"source", "external_id", "product_external_id", "rating", "written_at"} - set(
+            reader.fieldnames or []
+        )
         if missing:
             raise CommandError(f"{path}: the CSV header lacks the column(s) {', '.join(sorted(missing))}")
         for number, row in enumerate(reader, start=2):
@@ -83,7 +85,9 @@ class Command(BaseCommand):
                     self.store(chunk, totals, errors)
                     bar.update(len(chunk))
         except UnicodeDecodeError as exc:
-            raise CommandError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); nothing after that was loaded")
+            raise CommandError(
+                f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); nothing after that was loaded"
+            ) from None
         for error in errors[: options["show_errors"]]:
             self.stderr.write(f"line {error['line']}: {error['field']}: {error['message']}")
         if len(errors) > options["show_errors"]:

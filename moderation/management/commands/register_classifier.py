@@ -13,18 +13,39 @@ class Command(BaseCommand):
         parser.add_argument("--check", default="unused", help="check code (default: unused)")
         parser.add_argument("--name", help="display name (default: the directory name)")
         parser.add_argument(
-            "--activate", action="store_true", help="make it the check's active classifier and rescore the queue "
-                                                    "(refused when its AP on the labelled test split is below the "
-                                                    "active classifier's)"
+            "--activate",
+            action="store_true",
+            help="make it the check's active classifier and rescore the queue "
+            "(refused when its AP on the labelled test split is below the "
+            "active classifier's)",
         )
         parser.add_argument("--force", action="store_true", help="with --activate: activate even if the gate refuses")
-        parser.add_argument("--data", help="labelled set (labelled-set JSONL) whose test split gates registration "
-                                           "(default for the unused check: data/labelled/unused/reviews.jsonl)")
+        parser.add_argument(
+            "--onnx",
+            choices=["now", "later", "skip"],
+            default="now",
+            help="build and verify the int8 ONNX model now (default), in a Celery task after "
+            "registering (registration takes seconds; workers use torch until it is verified), "
+            "or not at all",
+        )
+        parser.add_argument(
+            "--data",
+            help="labelled set (labelled-set JSONL) whose test split gates registration "
+            "(default for the unused check: data/labelled/unused/reviews.jsonl)",
+        )
 
     def handle(self, *args, **options):
         try:
-            classifier = register(options["check"], options["path"], options["name"], options["activate"],
-                                  force=options["force"], data_path=options["data"], log=self.stdout.write)
+            classifier = register(
+                options["check"],
+                options["path"],
+                options["name"],
+                options["activate"],
+                force=options["force"],
+                data_path=options["data"],
+                log=self.stdout.write,
+                onnx=options["onnx"],
+            )
         except GateRefusal as exc:
             raise CommandError(str(exc)) from None
         except RegistrationError as exc:

@@ -27,8 +27,12 @@ class Command(BaseCommand):
             ),
         )
         parser.add_argument("--out", required=True, help="output folder (shards/ and stats.json are written there)")
-        parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes (default: all CPUs)")
-        parser.add_argument("--shard-mb", type=float, default=100, help="approximate size of one shard (default 100 MB)")
+        parser.add_argument(
+            "--processes", type=int, default=os.cpu_count() or 1, help="worker processes (default: all CPUs)"
+        )
+        parser.add_argument(
+            "--shard-mb", type=float, default=100, help="approximate size of one shard (default 100 MB)"
+        )
         parser.add_argument(
             "--text-fields",
             default=",".join(corpus.TEXT_FIELDS),

@@ -37,8 +37,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--workdir", default=str(Path(settings.VAR_DIR) / "demo-model"),
-                            help="folder for every stage's output (default: var/demo-model)")
+        parser.add_argument(
+            "--workdir",
+            default=str(Path(settings.VAR_DIR) / "demo-model"),
+            help="folder for every stage's output (default: var/demo-model)",
+        )
         parser.add_argument("--check", default="unused")
         parser.add_argument("--vocab-size", type=int, default=8000)
         parser.add_argument("--hidden-size", type=int, default=64)
@@ -58,8 +61,12 @@ class Command(BaseCommand):
 
         rows = [json.loads(line) for line in CORPUS_SOURCES["sample"].read_text(encoding="utf-8").splitlines() if line]
         model, tokenizer, max_length = load_model_dir(model_dir)
-        scores = predict_proba(model, tokenizer, [join_review_text(r.get("good_text", ""), r.get("bad_text", ""))
-                                                  for r in rows], max_length)
+        scores = predict_proba(
+            model,
+            tokenizer,
+            [join_review_text(r.get("good_text", ""), r.get("bad_text", "")) for r in rows],
+            max_length,
+        )
         return statistics.pstdev(scores)
 
     def handle(self, *args, **options):
@@ -73,8 +80,10 @@ class Command(BaseCommand):
             raise CommandError(f"no check {options['check']!r}; run manage.py migrate first")
         active = Classifier.objects.filter(moderation_check=check, is_active=True).first()
         if active and not options["force"] and not options["no_register"]:
-            self.stdout.write(f"the {check.code} check already has an active classifier ({active.name}); "
-                              "nothing to do (--force builds another)")
+            self.stdout.write(
+                f"the {check.code} check already has an active classifier ({active.name}); "
+                "nothing to do (--force builds another)"
+            )
             return
         for path in CORPUS_SOURCES.values():
             if not path.exists():
@@ -93,42 +102,132 @@ class Command(BaseCommand):
             timings[name] = round(time.perf_counter() - started, 1)
 
         sources = [f"{name}=jsonl:{path}" for name, path in CORPUS_SOURCES.items()]
-        stage("corpus", "build_corpus", *[arg for source in sources for arg in ("--source", source)],
-              "--text-fields", "good_text,bad_text", "--out", str(work / "corpus"), "--processes", "1")
-        stage("vocabulary", "train_tokenizer", "--corpus", str(work / "corpus"), "--out", str(work / "vocab"),
-              "--vocab-size", str(options["vocab_size"]), "--min-frequency", "2")
-        stage("pretraining data", "build_pretraining_data", str(work / "corpus" / "shards"),
-              "--tokenizer", str(work / "vocab"), "--output", str(work / "pretrain-data"),
-              "--max-seq-length", "128", "--num-out-files", "2", "--num-processes", "1")
+        stage(
+            "corpus",
+            "build_corpus",
+            *[arg for source in sources for arg in ("--source", source)],
+            "--text-fields",
+            "good_text,bad_text",
+            "--out",
+            str(work / "corpus"),
+            "--processes",
+            "1",
+        )
+        stage(
+            "vocabulary",
+            "train_tokenizer",
+            "--corpus",
+            str(work / "corpus"),
+            "--out",
+            str(work / "vocab"),
+            "--vocab-size",
+            str(options["vocab_size"]),
+            "--min-frequency",
+            "2",
+        )
+        stage(
+            "pretraining data",
+            "build_pretraining_data",
+            str(work / "corpus" / "shards"),
+            "--tokenizer",
+            str(work / "vocab"),
+            "--output",
+            str(work / "pretrain-data"),
+            "--max-seq-length",
+            "128",
+            "--num-out-files",
+            "2",
+            "--num-processes",
+            "1",
+        )
         # 2e-4: at this size and batch, 5e-4 and more collapse the discriminator within 100 steps (every token
         # the same vector; evaluate_pretraining's spread near 0) and fine-tuning from it learns nothing.
-        stage("ELECTRA pretraining", "pretrain_plm", "--data", str(work / "pretrain-data"),
-              "--tokenizer", str(work / "vocab"), "--output", str(work / "electra"),
-              "--hidden-size", str(hidden), "--embedding-size", str(hidden), "--num-hidden-layers",
-              str(options["layers"]), "--num-attention-heads", str(max(1, hidden // 32)),
-              "--intermediate-size", str(4 * hidden), "--generator-hidden-size", "0.5",
-              "--train-batch-size", "32", "--max-seq-length", "128", "--learning-rate", "2e-4",
-              "--num-warmup-steps", str(max(1, options["pretrain_steps"] // 10)),
-              "--num-train-steps", str(options["pretrain_steps"]), "--iterations-per-loop", "50",
-              "--save-checkpoints-steps", str(options["pretrain_steps"]), "--keep-checkpoint-max", "1")
+        stage(
+            "ELECTRA pretraining",
+            "pretrain_plm",
+            "--data",
+            str(work / "pretrain-data"),
+            "--tokenizer",
+            str(work / "vocab"),
+            "--output",
+            str(work / "electra"),
+            "--hidden-size",
+            str(hidden),
+            "--embedding-size",
+            str(hidden),
+            "--num-hidden-layers",
+            str(options["layers"]),
+            "--num-attention-heads",
+            str(max(1, hidden // 32)),
+            "--intermediate-size",
+            str(4 * hidden),
+            "--generator-hidden-size",
+            "0.5",
+            "--train-batch-size",
+            "32",
+            "--max-seq-length",
+            "128",
+            "--learning-rate",
+            "2e-4",
+            "--num-warmup-steps",
+            str(max(1, options["pretrain_steps"] // 10)),
+            "--num-train-steps",
+            str(options["pretrain_steps"]),
+            "--iterations-per-loop",
+            "50",
+            "--save-checkpoints-steps",
+            str(options["pretrain_steps"]),
+            "--keep-checkpoint-max",
+            "1",
+        )
         stage("port to HuggingFace", "port_checkpoint", str(work / "electra"), "--output", str(work / "pretrained"))
         model_dir = work / "unused-classifier"
-        stage("fine-tuning", "finetune_classifier", "unused", "--model", str(work / "pretrained"),
-              "--output", str(model_dir), "--epochs", str(options["epochs"]), "--learning-rate", "5e-4",
-              "--batch-size", "32", "--max-length", "128", "--patience", str(options["epochs"]),
-              "--metric", "average_precision", "--unlabelled", str(CORPUS_SOURCES["sample"]), "--teacher", "baseline")
+        stage(
+            "fine-tuning",
+            "finetune_classifier",
+            "unused",
+            "--model",
+            str(work / "pretrained"),
+            "--output",
+            str(model_dir),
+            "--epochs",
+            str(options["epochs"]),
+            "--learning-rate",
+            "5e-4",
+            "--batch-size",
+            "32",
+            "--max-length",
+            "128",
+            "--patience",
+            str(options["epochs"]),
+            "--metric",
+            "average_precision",
+            "--unlabelled",
+            str(CORPUS_SOURCES["sample"]),
+            "--teacher",
+            "baseline",
+        )
         spread = self.sample_spread(model_dir)
         if spread < LEAST_SPREAD and not options["no_register"]:
             raise CommandError(
                 f"{model_dir}: its probabilities on the sample reviews barely differ (standard deviation {spread:.4f}, "
                 f"under {LEAST_SPREAD}), so no threshold would mean anything; not registered. Train longer or "
                 "larger (--epochs, --hidden-size, --layers, --pretrain-steps), or register the shipped classifier "
-                "(models/unused-electra).")
+                "(models/unused-electra)."
+            )
         if options["no_register"]:
             timings["register"] = 0.0
         else:
-            stage("register and activate", "register_classifier", str(model_dir), "--check", check.code,
-                  "--name", f"demo-{time.strftime('%Y%m%d-%H%M%S')}", "--activate")
+            stage(
+                "register and activate",
+                "register_classifier",
+                str(model_dir),
+                "--check",
+                check.code,
+                "--name",
+                f"demo-{time.strftime('%Y%m%d-%H%M%S')}",
+                "--activate",
+            )
 
         test = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8")).get("test", {})
         self.stdout.write(f"sample score spread (standard deviation): {spread:.3f}")

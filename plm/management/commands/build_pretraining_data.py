@@ -16,8 +16,12 @@ class Command(BaseCommand):
         parser.add_argument("--output", required=True, help="directory for the TFRecord shards")
         parser.add_argument("--max-seq-length", type=int, default=128, help="tokens per example (default 128)")
         parser.add_argument("--num-out-files", type=int, default=1000, help="number of output shards (default 1000)")
-        parser.add_argument("--num-processes", type=int, default=1,
-                            help="worker processes; the input files are split among them (default 1)")
+        parser.add_argument(
+            "--num-processes",
+            type=int,
+            default=1,
+            help="worker processes; the input files are split among them (default 1)",
+        )
         parser.add_argument("--seed", type=int, default=0, help="seed of the example-building randomness")
 
     def handle(self, *args, **options):
@@ -27,9 +31,14 @@ class Command(BaseCommand):
             raise CommandError("--max-seq-length must be at least 8")
         try:
             stats = build_pretraining_data(
-                options["corpus"], options["tokenizer"], options["output"],
-                max_seq_length=options["max_seq_length"], num_out_files=options["num_out_files"],
-                num_processes=options["num_processes"], seed=options["seed"], progress=options["verbosity"] > 0,
+                options["corpus"],
+                options["tokenizer"],
+                options["output"],
+                max_seq_length=options["max_seq_length"],
+                num_out_files=options["num_out_files"],
+                num_processes=options["num_processes"],
+                seed=options["seed"],
+                progress=options["verbosity"] > 0,
             )
         except (ValueError, FileNotFoundError, OSError) as exc:
             raise CommandError(str(exc)) from exc

@@ -25,14 +25,25 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-SHIPPED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                 "special_tokens_map.json", "vocab.txt", "calibration.json", "metrics.json", "predictions.jsonl",
-                 "pr_curve.png")
+SHIPPED_FILES = (
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "calibration.json",
+    "metrics.json",
+    "predictions.jsonl",
+    "pr_curve.png",
+)
 
 
 class Command(BaseCommand):
-    help = ("Rebuild the shipped unused-review classifier from the shared beauty reviews and the hand-labelled "
-            "set: vocabulary, semi-supervised rounds from random weights, best round copied to --output.")
+    help = (
+        "Rebuild the shipped unused-review classifier from the shared beauty reviews and the hand-labelled "
+        "set: vocabulary, semi-supervised rounds from random weights, best round copied to --output."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--output", default=str(Path(settings.BASE_DIR) / "models" / "unused-electra"))
@@ -40,13 +51,23 @@ class Command(BaseCommand):
         parser.add_argument("--vocab-size", type=int, default=16000)
         parser.add_argument("--hidden-size", type=int, default=128)
         parser.add_argument("--layers", type=int, default=4)
-        parser.add_argument("--rounds", type=int, default=1,
-                            help="teacher rounds (default 1; round n > 1 is taught by the mean of the first "
-                                 "teacher and round n - 1)")
-        parser.add_argument("--teacher", default="morph-baseline",
-                            help="round 1's teacher: morph-baseline (default), baseline, or both comma-separated")
-        parser.add_argument("--preprocess", choices=["kiwi-morphemes", "none"], default="kiwi-morphemes",
-                            help="what the model reads (default: Kiwi morphemes)")
+        parser.add_argument(
+            "--rounds",
+            type=int,
+            default=1,
+            help="teacher rounds (default 1; round n > 1 is taught by the mean of the first teacher and round n - 1)",
+        )
+        parser.add_argument(
+            "--teacher",
+            default="morph-baseline",
+            help="round 1's teacher: morph-baseline (default), baseline, or both comma-separated",
+        )
+        parser.add_argument(
+            "--preprocess",
+            choices=["kiwi-morphemes", "none"],
+            default="kiwi-morphemes",
+            help="what the model reads (default: Kiwi morphemes)",
+        )
         parser.add_argument("--epochs", type=int, default=3)
         parser.add_argument("--learning-rate", type=float, default=3e-4)
         parser.add_argument("--unlabelled-weight", type=float, default=0.5)
@@ -74,21 +95,61 @@ class Command(BaseCommand):
         lines = preprocess(kind, [norm_space(r["text"]) for r in pool])
         corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
         quiet = {"stdout": self.stdout, "stderr": self.stderr}
-        call_command("train_tokenizer", "--corpus", str(corpus), "--out", str(work / "tokenizer"),
-                     "--vocab-size", str(options["vocab_size"]), "--min-frequency", "2", verbosity=0, **quiet)
+        call_command(
+            "train_tokenizer",
+            "--corpus",
+            str(corpus),
+            "--out",
+            str(work / "tokenizer"),
+            "--vocab-size",
+            str(options["vocab_size"]),
+            "--min-frequency",
+            "2",
+            verbosity=0,
+            **quiet,
+        )
         teacher, rounds = options["teacher"], []
         for number in range(1, options["rounds"] + 1):
             out = work / f"round-{number}"
             self.stdout.write(f"round {number}: teacher {teacher}")
             call_command(
-                "finetune_classifier", "unused", "--init", "random", "--tokenizer", str(work / "tokenizer"),
-                "--hidden-size", str(options["hidden_size"]), "--layers", str(options["layers"]),
-                "--output", str(out), "--unlabelled", "shared", "--teacher", teacher,
-                "--unlabelled-weight", str(options["unlabelled_weight"]), "--epochs", str(options["epochs"]),
-                "--patience", str(options["epochs"]), "--learning-rate", str(options["learning_rate"]),
-                "--batch-size", "32", "--max-length", str(options["max_length"]), "--metric", "average_precision",
-                "--seed", str(options["seed"]), "--threads", str(options["threads"]),
-                "--preprocess", options["preprocess"], **quiet,
+                "finetune_classifier",
+                "unused",
+                "--init",
+                "random",
+                "--tokenizer",
+                str(work / "tokenizer"),
+                "--hidden-size",
+                str(options["hidden_size"]),
+                "--layers",
+                str(options["layers"]),
+                "--output",
+                str(out),
+                "--unlabelled",
+                "shared",
+                "--teacher",
+                teacher,
+                "--unlabelled-weight",
+                str(options["unlabelled_weight"]),
+                "--epochs",
+                str(options["epochs"]),
+                "--patience",
+                str(options["epochs"]),
+                "--learning-rate",
+                str(options["learning_rate"]),
+                "--batch-size",
+                "32",
+                "--max-length",
+                str(options["max_length"]),
+                "--metric",
+                "average_precision",
+                "--seed",
+                str(options["seed"]),
+                "--threads",
+                str(options["threads"]),
+                "--preprocess",
+                options["preprocess"],
+                **quiet,
             )
             metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
             rounds.append((metrics["validation"]["average_precision"], number, out, metrics))
@@ -99,18 +160,27 @@ class Command(BaseCommand):
         for name in SHIPPED_FILES:
             if (best_dir / name).exists():
                 shutil.copy2(best_dir / name, output / name)
-        metrics["rounds"] = [{"round": n, "validation_average_precision": ap,
-                              "test_average_precision": m["test"]["average_precision"], "test_auroc": m["test"]["auroc"],
-                              "teachers": [t["teacher"] for t in m["semi_supervised"]["teachers"]]}
-                             for ap, n, _, m in rounds]
+        metrics["rounds"] = [
+            {
+                "round": n,
+                "validation_average_precision": ap,
+                "test_average_precision": m["test"]["average_precision"],
+                "test_auroc": m["test"]["auroc"],
+                "teachers": [t["teacher"] for t in m["semi_supervised"]["teachers"]],
+            }
+            for ap, n, _, m in rounds
+        ]
         metrics["shipped_round"] = best_round
         metrics["build_seconds"] = round(time.perf_counter() - started)
         (output / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
         (output / "README.md").write_text(model_card(metrics, options), encoding="utf-8")
-        self.stdout.write(self.style.SUCCESS(
-            f"{output}: round {best_round} (validation AP {best_ap:.3f}; test AUROC {metrics['test']['auroc']:.3f}, "
-            f"AP {metrics['test']['average_precision']:.3f}, baseline AP "
-            f"{metrics['baseline']['test']['average_precision']:.3f}) in {metrics['build_seconds']} s"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{output}: round {best_round} (validation AP {best_ap:.3f}; test AUROC {metrics['test']['auroc']:.3f}, "
+                f"AP {metrics['test']['average_precision']:.3f}, baseline AP "
+                f"{metrics['baseline']['test']['average_precision']:.3f}) in {metrics['build_seconds']} s"
+            )
+        )
 
 
 def model_card(metrics, options):
@@ -118,20 +188,26 @@ def model_card(metrics, options):
     from plm.finetune import comparison_table
 
     test, semi, cal = metrics["test"], metrics["semi_supervised"], metrics.get("calibration") or {}
-    reads = (", over Kiwi morphemes: `config.json`'s `hwadmin_preprocess` makes the workers split each review "
-             "into stems and endings before tokenising" if metrics.get("preprocess") else "")
+    reads = (
+        ", over Kiwi morphemes: `config.json`'s `hwadmin_preprocess` makes the workers split each review "
+        "into stems and endings before tokenising"
+        if metrics.get("preprocess")
+        else ""
+    )
     suggested = metrics.get("suggested_threshold")
     rows = "\n".join(
         f"| {r['round']} | {' + '.join(Path(t).name if '/' in t else t for t in r['teachers'])} | "
         f"{r['validation_average_precision']:.3f} | {r['test_auroc']:.3f} | {r['test_average_precision']:.3f} |"
-        for r in metrics["rounds"])
+        for r in metrics["rounds"]
+    )
     threshold_line = ""
     if suggested:
         threshold_line = (
             f"- Suggested one-click threshold: **p ≥ {suggested['threshold']:.2f}** (the lowest whose validation "
             f"precision reaches {suggested['target_precision']}); on the test split it flags "
             f"{suggested['test']['count_above']} reviews at precision {suggested['test']['precision']:.3f}, recall "
-            f"{suggested['test']['recall']:.3f}.\n")
+            f"{suggested['test']['recall']:.3f}.\n"
+        )
     return f"""---
 language: ko
 license: other
@@ -141,23 +217,23 @@ pipeline_tag: text-classification
 
 # unused-electra: 미사용 리뷰 (unused-review) classifier
 
-An ELECTRA sequence classifier ({options['layers']} layers, hidden {options['hidden_size']}, WordPiece vocabulary of
-{options['vocab_size']:,}{reads}) that gives the probability that a Korean beauty review was written by someone who has not
+An ELECTRA sequence classifier ({options["layers"]} layers, hidden {options["hidden_size"]}, WordPiece vocabulary of
+{options["vocab_size"]:,}{reads}) that gives the probability that a Korean beauty review was written by someone who has not
 used the product. Label 1 = `unused`, 0 = `used`. Its scores are calibrated: `calibration.json`
-({cal.get('method', 'none')}, fitted on the validation split) maps the logit margin to the probability, and the
+({cal.get("method", "none")}, fitted on the validation split) maps the logit margin to the probability, and the
 workers apply it when they score.
 
 ## Data and licences
 
 - **Hand labels**: `data/labelled/unused/reviews.jsonl`, real Olive Young reviews read and labelled by
-  `docs/labelling_guideline.md`, split by product: {metrics['examples']['train']} train,
-  {metrics['examples']['validation']} validation, {metrics['examples']['test']} test reviews (unused vs used;
+  `docs/labelling_guideline.md`, split by product: {metrics["examples"]["train"]} train,
+  {metrics["examples"]["validation"]} validation, {metrics["examples"]["test"]} test reviews (unused vs used;
   gift and unclear left out).
-- **Teacher**: {', '.join(t['teacher'] + ' (' + t.get('name', 'a classifier directory') + ', fitted on the train split)' if 'name' in t else t['teacher'] for t in semi['teachers'])}.
-- **Unlabelled pool**: {semi['size']:,} reviews of the four Olive Young review sets in the shared data
+- **Teacher**: {", ".join(t["teacher"] + " (" + t.get("name", "a classifier directory") + ", fitted on the train split)" if "name" in t else t["teacher"] for t in semi["teachers"])}.
+- **Unlabelled pool**: {semi["size"]:,} reviews of the four Olive Young review sets in the shared data
   (`oliveyoung_cream_essence_reviews`, `oliveyoung_cream_reviews`, `oliveyoung_suncare_reviews`,
-  `oliveyoung_sunscreen_reviews_2026`), less every test-split product ({semi['dropped']['test_product']:,} reviews)
-  and every labelled text ({semi['dropped']['labelled_text']:,}); scored by the teacher and learnt as soft targets.
+  `oliveyoung_sunscreen_reviews_2026`), less every test-split product ({semi["dropped"]["test_product"]:,} reviews)
+  and every labelled text ({semi["dropped"]["labelled_text"]:,}); scored by the teacher and learnt as soft targets.
 - **Licences**: none of the review sources states a licence (user reviews published on oliveyoung.co.kr). The
   model and its labels are for this project's internal moderation and research; do not redistribute them.
 
@@ -167,15 +243,15 @@ workers apply it when they score.
 {comparison_table(metrics)}
 ```
 
-- ECE {test['ece_uncalibrated']:.3f} before calibration, {test['ece']:.3f} after.
-{threshold_line}- Rounds (round 1: taught by `{options['teacher']}`; a later round: by the mean of that teacher and the previous
+- ECE {test["ece_uncalibrated"]:.3f} before calibration, {test["ece"]:.3f} after.
+{threshold_line}- Rounds (round 1: taught by `{options["teacher"]}`; a later round: by the mean of that teacher and the previous
   round):
 
 | round | teacher | validation AP | test AUROC | test AP |
 |---|---|---|---|---|
 {rows}
 
-Shipped: round {metrics['shipped_round']} (best validation AP). `metrics.json` holds every figure and
+Shipped: round {metrics["shipped_round"]} (best validation AP). `metrics.json` holds every figure and
 `predictions.jsonl` the validation and test predictions they were computed from (raw, calibrated, baseline and
 keyword rule per review).
 
@@ -192,22 +268,22 @@ and `predict_proba` do both.
   meant to blind reviews on its own.
 - Trained on Olive Young creams, essences and sun care; other categories or platforms will score less reliably.
 - Short reviews that only praise ("좋아요") carry no evidence either way and get low, uncertain scores.
-- The test split holds {test['examples']} reviews: differences of a couple of hundredths in AP between models are
+- The test split holds {test["examples"]} reviews: differences of a couple of hundredths in AP between models are
   within noise (a few reviews).
 
 ## Rebuild
 
 From a checkout with the shared data beside it (`../shared/data`), about
-{max(1, round(metrics.get('build_seconds', 0) / 60))} minutes on two cores:
+{max(1, round(metrics.get("build_seconds", 0) / 60))} minutes on two cores:
 
 ```sh
 make unused-model     # = .venv/bin/python manage.py build_unused_model --output models/unused-electra
 ```
 
-which runs: the pool (`plm.semisupervised.build_pool`), `train_tokenizer --vocab-size {options['vocab_size']}`, then
-{options['rounds']} × `finetune_classifier unused --init random --hidden-size {options['hidden_size']} --layers
-{options['layers']} --unlabelled shared --teacher {options['teacher']}[,previous round] --preprocess
-{options['preprocess']} --epochs {options['epochs']} --learning-rate
-{options['learning_rate']} --unlabelled-weight {options['unlabelled_weight']} --metric average_precision --seed
-{options['seed']}`.
+which runs: the pool (`plm.semisupervised.build_pool`), `train_tokenizer --vocab-size {options["vocab_size"]}`, then
+{options["rounds"]} × `finetune_classifier unused --init random --hidden-size {options["hidden_size"]} --layers
+{options["layers"]} --unlabelled shared --teacher {options["teacher"]}[,previous round] --preprocess
+{options["preprocess"]} --epochs {options["epochs"]} --learning-rate
+{options["learning_rate"]} --unlabelled-weight {options["unlabelled_weight"]} --metric average_precision --seed
+{options["seed"]}`.
 """

@@ -16,22 +16,37 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("model", help="a model directory, or the id of a registered classifier, or 'active' "
-                                          "(the active classifier of --check)")
-        parser.add_argument("--data", help="labelled file (JSONL/CSV/TSV); default: the unused-review set, "
-                                           "data/labelled/unused/reviews.jsonl")
-        parser.add_argument("--task", default="unused", choices=["unused", "file"],
-                            help="unused: labels unused/used (the labelled-set format); file: 0/1 labels in "
-                                 "--label-column (default: unused)")
+        parser.add_argument(
+            "model",
+            help="a model directory, or the id of a registered classifier, or 'active' "
+            "(the active classifier of --check)",
+        )
+        parser.add_argument(
+            "--data",
+            help="labelled file (JSONL/CSV/TSV); default: the unused-review set, data/labelled/unused/reviews.jsonl",
+        )
+        parser.add_argument(
+            "--task",
+            default="unused",
+            choices=["unused", "file"],
+            help="unused: labels unused/used (the labelled-set format); file: 0/1 labels in "
+            "--label-column (default: unused)",
+        )
         parser.add_argument("--text-column", default="text")
         parser.add_argument("--label-column", default="label")
-        parser.add_argument("--split", default="test", choices=["train", "validation", "test", "all"],
-                            help="which split to evaluate on (default: test)")
-        parser.add_argument("--gift-as", choices=["unused", "used"], help="count gift reviews as this label "
-                                                                          "(default: leave them out)")
+        parser.add_argument(
+            "--split",
+            default="test",
+            choices=["train", "validation", "test", "all"],
+            help="which split to evaluate on (default: test)",
+        )
+        parser.add_argument(
+            "--gift-as", choices=["unused", "used"], help="count gift reviews as this label (default: leave them out)"
+        )
         parser.add_argument("--check", default="unused", help="check code for 'active' (default: unused)")
-        parser.add_argument("--output", help="directory for evaluation.json and the PNGs "
-                                             "(default: var/evaluations/<model name>)")
+        parser.add_argument(
+            "--output", help="directory for evaluation.json and the PNGs (default: var/evaluations/<model name>)"
+        )
         parser.add_argument("--k", type=int, nargs="+", default=[10, 50, 100, 500], help="k for precision@k")
         parser.add_argument("--bins", type=int, default=10, help="calibration bins (default: 10)")
         parser.add_argument("--threshold", type=float, default=0.5, help="threshold for accuracy/F1 (default: 0.5)")
@@ -42,7 +57,10 @@ class Command(BaseCommand):
         path, name = self.model_path(options)
         try:
             data = datasets.load_task(
-                options["task"], options["data"], options["text_column"], options["label_column"],
+                options["task"],
+                options["data"],
+                options["text_column"],
+                options["label_column"],
                 gift_as=options["gift_as"],
             )
         except datasets.DatasetError as exc:
@@ -56,11 +74,18 @@ class Command(BaseCommand):
             raise CommandError(f"no examples in the {options['split']} split; pass --split all")
         probabilities, uncalibrated = self.score(path, texts)
         baseline = self.baseline(data, texts)
-        output = Path(options["output"] or Path(settings.VAR_DIR)
-                      / "evaluations" / name)
+        output = Path(options["output"] or Path(settings.VAR_DIR) / "evaluations" / name)
         result = evaluation.evaluate(
-            labels, probabilities, texts, output, name=name, ks=options["k"], bins=options["bins"],
-            threshold=options["threshold"], baseline=baseline, uncalibrated=uncalibrated,
+            labels,
+            probabilities,
+            texts,
+            output,
+            name=name,
+            ks=options["k"],
+            bins=options["bins"],
+            threshold=options["threshold"],
+            baseline=baseline,
+            uncalibrated=uncalibrated,
         )
         self.stdout.write(f"{name} on {options['data'] or 'the unused-review set'} ({options['split']})")
         self.stdout.write(evaluation.format_report(result))

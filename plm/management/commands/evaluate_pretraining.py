@@ -16,8 +16,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("run", help="pretrain_plm's output directory")
-        parser.add_argument("--data", required=True, nargs="+",
-                            help="held-out TFRecords (files, directories or globs) with the run's max_seq_length")
+        parser.add_argument(
+            "--data",
+            required=True,
+            nargs="+",
+            help="held-out TFRecords (files, directories or globs) with the run's max_seq_length",
+        )
         parser.add_argument("--checkpoints", default="all", choices=["all", "latest"])
         parser.add_argument("--batches", type=int, default=8)
         parser.add_argument("--batch-size", type=int, default=64)
@@ -38,8 +42,9 @@ class Command(BaseCommand):
         state = tf.train.get_checkpoint_state(str(run))
         if state is None or not state.all_model_checkpoint_paths:
             raise CommandError(f"{run} holds no checkpoint")
-        paths = list(state.all_model_checkpoint_paths) if options["checkpoints"] == "all" else [
-            state.model_checkpoint_path]
+        paths = (
+            list(state.all_model_checkpoint_paths) if options["checkpoints"] == "all" else [state.model_checkpoint_path]
+        )
         try:
             files = data_files(options["data"], config.max_seq_length)
         except (ValueError, FileNotFoundError) as exc:
@@ -62,12 +67,25 @@ class Command(BaseCommand):
             )
         collapsed = [r["step"] for r in results if r["representation_spread"] < 0.05]
         if collapsed:
-            self.stdout.write(self.style.WARNING(
-                f"collapsed (spread < 0.05: every token nearly the same vector) at step(s) "
-                f"{', '.join(map(str, collapsed))}: fine-tuning from these will not learn; use an earlier checkpoint "
-                "or pretrain with a lower learning rate"))
+            self.stdout.write(
+                self.style.WARNING(
+                    f"collapsed (spread < 0.05: every token nearly the same vector) at step(s) "
+                    f"{', '.join(map(str, collapsed))}: fine-tuning from these will not learn; use an earlier checkpoint "
+                    "or pretrain with a lower learning rate"
+                )
+            )
         target = Path(options["json"] or run / "evaluation.json")
-        target.write_text(json.dumps({"data": [str(f) for f in files], "batches": options["batches"],
-                                      "batch_size": options["batch_size"], "results": results}, indent=2) + "\n",
-                          encoding="utf-8")
+        target.write_text(
+            json.dumps(
+                {
+                    "data": [str(f) for f in files],
+                    "batches": options["batches"],
+                    "batch_size": options["batch_size"],
+                    "results": results,
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         self.stdout.write(f"written: {target}")

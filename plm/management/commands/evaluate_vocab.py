@@ -14,11 +14,23 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("tokenizers", nargs="+", help="tokenizer folders")
-        parser.add_argument("--reviews", nargs="+", required=True, help="review exports (.jsonl/.json/.csv/.tsv) with text and a rating")
+        parser.add_argument(
+            "--reviews", nargs="+", required=True, help="review exports (.jsonl/.json/.csv/.tsv) with text and a rating"
+        )
         parser.add_argument("--nsmc", help="folder with NSMC's ratings_train.txt and ratings_test.txt")
-        parser.add_argument("--terms", default=str(vocab.BEAUTY_TERMS), help="TSV with a 'term' column (default: the shipped beauty terms)")
-        parser.add_argument("--sample", type=int, default=2000, help="reviews sampled for [UNK] and length (default 2000)")
-        parser.add_argument("--rules", default="review", help="normalise texts first with these rules (a profile, a .toml file, or none)")
+        parser.add_argument(
+            "--terms",
+            default=str(vocab.BEAUTY_TERMS),
+            help="TSV with a 'term' column (default: the shipped beauty terms)",
+        )
+        parser.add_argument(
+            "--sample", type=int, default=2000, help="reviews sampled for [UNK] and length (default 2000)"
+        )
+        parser.add_argument(
+            "--rules",
+            default="review",
+            help="normalise texts first with these rules (a profile, a .toml file, or none)",
+        )
         parser.add_argument("--epochs", type=int, default=2, help="biLSTM epochs (default 2)")
         parser.add_argument("--batch-size", type=int, default=64)
         parser.add_argument("--max-train", type=int, default=20_000, help="training examples per task at most")
@@ -52,7 +64,9 @@ class Command(BaseCommand):
         except (ValueError, OSError, KeyError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(vocab.markdown_table(rows))
-        trained = ", ".join(f"{task.removeprefix('acc_')} {n:,}" for task, n in sizes.items() if task.startswith("acc_"))
+        trained = ", ".join(
+            f"{task.removeprefix('acc_')} {n:,}" for task, n in sizes.items() if task.startswith("acc_")
+        )
         self.stdout.write(
             f"measured on {sizes['reviews_sampled']:,} sampled reviews and {sizes['terms']} terms"
             + (f"; biLSTM training examples: {trained}" if trained else "")

@@ -13,9 +13,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("checkpoint", help="checkpoint prefix (…/ckpt-1000 or model.ckpt-1000) or its directory (latest)")
+        parser.add_argument(
+            "checkpoint", help="checkpoint prefix (…/ckpt-1000 or model.ckpt-1000) or its directory (latest)"
+        )
         parser.add_argument("--output", required=True, help="directory for the discriminator (ElectraForPreTraining)")
-        parser.add_argument("--generator-output", help="also port the generator (ElectraForMaskedLM) into this directory")
+        parser.add_argument(
+            "--generator-output", help="also port the generator (ElectraForMaskedLM) into this directory"
+        )
         parser.add_argument(
             "--config",
             help="training config: pretraining_config.json (default: the one beside the checkpoint) "
@@ -27,12 +31,24 @@ class Command(BaseCommand):
             "default: the checkpoint directory (or its tokenizer/ folder) when it holds one, else "
             "tokenizer_dir / vocab_file from the training config",
         )
-        parser.add_argument("--format", choices=["safetensors", "bin"], default="safetensors",
-                            help="bin also writes pytorch_model.bin beside model.safetensors")
-        parser.add_argument("--verify", action="store_true",
-                            help="run one batch through TensorFlow and PyTorch; fail if the logits differ by more than 1e-4")
-        parser.add_argument("--verify-text", action="append", default=[], metavar="TEXT",
-                            help="a text for the --verify batch (repeatable; default: random token ids)")
+        parser.add_argument(
+            "--format",
+            choices=["safetensors", "bin"],
+            default="safetensors",
+            help="bin also writes pytorch_model.bin beside model.safetensors",
+        )
+        parser.add_argument(
+            "--verify",
+            action="store_true",
+            help="run one batch through TensorFlow and PyTorch; fail if the logits differ by more than 1e-4",
+        )
+        parser.add_argument(
+            "--verify-text",
+            action="append",
+            default=[],
+            metavar="TEXT",
+            help="a text for the --verify batch (repeatable; default: random token ids)",
+        )
 
     def handle(self, *args, **options):
         from plm import porting
@@ -46,8 +62,13 @@ class Command(BaseCommand):
         formats = ("safetensors", "bin") if options["format"] == "bin" else ("safetensors",)
         try:
             results = porting.port_checkpoint(
-                checkpoint, config_path, outputs, tokenizer_dir, formats=formats,
-                verify=options["verify"], verify_texts=options["verify_text"] or None,
+                checkpoint,
+                config_path,
+                outputs,
+                tokenizer_dir,
+                formats=formats,
+                verify=options["verify"],
+                verify_texts=options["verify_text"] or None,
             )
         except porting.PortError as exc:
             raise CommandError(str(exc)) from exc

@@ -20,7 +20,6 @@ import unicodedata
 from collections import Counter
 
 import emoji
-from soynlp.normalizer import _normalizer as soynlp_normalizer
 
 URL, EMAIL, PHONE, PERSON, LAUGHING = "[URL]", "[EMAIL]", "[PHONE]", "[PERSON]", "{laughing}"
 REPLACEMENT_TOKENS = {"url": URL, "email": EMAIL, "phone": PHONE, "person": PERSON, "laughing": LAUGHING}
@@ -103,14 +102,34 @@ FOREIGN_RE = re.compile(
 )
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
 
-_PUNCT_TABLE = (
-    {
-        **{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)},  # full-width ASCII
-        "\u3000": " ", "“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "〝": '"', "〞": '"',
-        "‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "…": "...", "‥": "..",
-        "～": "~", "〜": "~", "∼": "~", "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-", "−": "-",
-    }
-)
+_PUNCT_TABLE = {
+    **{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)},  # full-width ASCII
+    "\u3000": " ",
+    "“": '"',
+    "”": '"',
+    "„": '"',
+    "‟": '"',
+    "″": '"',
+    "〝": '"',
+    "〞": '"',
+    "‘": "'",
+    "’": "'",
+    "‚": "'",
+    "‛": "'",
+    "′": "'",
+    "…": "...",
+    "‥": "..",
+    "～": "~",
+    "〜": "~",
+    "∼": "~",
+    "‐": "-",
+    "‑": "-",
+    "‒": "-",
+    "–": "-",
+    "—": "-",
+    "―": "-",
+    "−": "-",
+}
 _PUNCT_FOLD = re.compile("[" + "".join(re.escape(c) for c in _PUNCT_TABLE) + "]")
 _DOTS = re.compile(r"\.{4,}")
 _PUNCT_RUN = re.compile(r"([!?~,;:^\-_=*+'\"/|])\1{2,}")
@@ -123,7 +142,9 @@ _ODD_SPACES = re.compile("[\t\x0b\x0c\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000
 _SPACE_RUN = re.compile(" {2,}")
 # Sentence ends: . ! ? … ~ before a space, a period glued to the next Hangul
 # word (시원합니다.잡티), and the common final endings before a space.
-_ENDINGS = "니다|네요|어요|아요|에요|해요|세요|군요|지요|예요|워요|져요|까요|여요|돼요|봐요|나요|래요|대요|줘요|와요|았다|었다|였다|했다|한다|된다|는다|아서요|거든요".split("|")
+_ENDINGS = "니다|네요|어요|아요|에요|해요|세요|군요|지요|예요|워요|져요|까요|여요|돼요|봐요|나요|래요|대요|줘요|와요|았다|었다|였다|했다|한다|된다|는다|아서요|거든요".split(
+    "|"
+)
 # A laugh or a crying ㅠㅠ after an ending belongs to the sentence before it.
 # (Spaces are single by then; the pattern starts at a space and looks back,
 # first at one character, which is what makes it fast.)
@@ -273,8 +294,8 @@ def _apply_emoji(block, mode, counts):
             return run
         out, last, previous = [], 0, None
         for item in found:
-            if run[last:item["match_start"]]:
-                out.append(run[last:item["match_start"]])
+            if run[last : item["match_start"]]:
+                out.append(run[last : item["match_start"]])
                 previous = None
             if item["emoji"] != previous:
                 out.append(item["emoji"])

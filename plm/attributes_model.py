@@ -1,0 +1,736 @@
+"""The attribute model: a multi-label ELECTRA sentence classifier over the attribute taxonomy.
+
+`manage.py finetune_classifier attributes` trains it (`train`); the service loads it with
+`load(directory).tag(sentences)`. Beside `plm.finetune` (which it reuses: model loading,
+encoding, padded batches, the optimiser schedule, predictions), only the task's own parts live here:
+
+- **Outputs** (`label_layout`): per attribute with polarity a "pos" and a "neg" sigmoid, per
+  presence-only attribute one "present" sigmoid, named "<attribute id>:<value>" in config.json's
+  `id2label` (`problem_type` multi_label_classification). Loss: binary cross-entropy, per example
+  the mean over outputs, weighted (weak labels count less than hand labels).
+- **Decoding** (`decode`): an attribute is present when the largest of its outputs reaches the
+  attribute's threshold; its polarity is the larger output, its probability that output.
+- **Thresholds** (`choose_thresholds`): per attribute, the grid value (0.05–0.95) that maximises
+  that attribute's presence F1 on the validation split (0.5 when validation has no mention of it);
+  saved in `attributes.json` (with the taxonomy version and the label layout) and, per label, in
+  `thresholds.json` (what `attributes.taggers` reads).
+- **Evaluation** (`evaluate`): micro precision / recall / F1 of attribute presence over (sentence,
+  attribute) pairs, per-attribute F1, and polarity accuracy (of the pairs both gold and prediction
+  mark present, on attributes with polarity), for the model, the phrase tagger and a TF-IDF +
+  logistic regression per output (`fit_tfidf`) on the same rows: all test rows and the random-only
+  ones. `topic_check` is the outside check on `oliveyoung_cream_reviews`' 5-way topic label.
+- **Weak labels** (`weak_sentences`): the phrase tagger's tags on review sentences of train-split
+  products only (never a validation or test product, never a hand-labelled text).
+
+No torch, transformers, sklearn or kiwipiepy import at module level.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SENTENCES = ROOT / "data" / "labelled" / "attributes" / "sentences.jsonl"
+FRACTIONS = (0.70, 0.15, 0.15)  # the labelled set's product split (data/labelled/attributes/build.py)
+MIN_CHARS = 6
+ATTRIBUTES_JSON = "attributes.json"
+GRID = [round(0.05 * i, 2) for i in range(1, 20)]
+PROBLEM_TYPE = "multi_label_classification"
+# oliveyoung_cream_reviews' label column: 0 보습, 1 진정, 2 사용감, 3 자극, 4 기타
+TOPICS = {"0": "보습", "1": "진정", "2": "사용감", "3": "자극", "4": "기타"}
+TOPIC_ATTRIBUTES = {
+    "보습": ("moisture",),
+    "진정": ("soothing",),
+    "자극": ("irritation",),
+    "사용감": ("absorption", "stickiness", "oiliness", "spreadability", "lightness"),
+}
+
+
+class AttributeModelError(Exception):
+    """A labelled file, model directory or option the attribute model cannot use."""
+
+
+# --- labels ------------------------------------------------------------------------------------
+
+
+def label_layout(taxonomy):
+    """["moisture:pos", "moisture:neg", ..., "cooling:present", ...] in taxonomy order."""
+    return [f"{a.id}:{value}" for a in taxonomy for value in a.allowed_values()]
+
+
+def targets(labels, layout):
+    """A 0/1 vector over the layout for one sentence's {attribute: value}."""
+    wanted = {f"{a}:{v}" for a, v in labels.items()}
+    return [1.0 if name in wanted else 0.0 for name in layout]
+
+
+def _groups(layout):
+    """{attribute: [(output index, value)]} in layout order."""
+    groups = {}
+    for i, name in enumerate(layout):
+        attribute, _, value = name.partition(":")
+        groups.setdefault(attribute, []).append((i, value))
+    return groups
+
+
+def decode(row, layout, thresholds):
+    """{attribute: (value, probability)} for one row of output probabilities."""
+    out = {}
+    for attribute, outputs in _groups(layout).items():
+        i, value = max(outputs, key=lambda o: row[o[0]])
+        if row[i] >= thresholds.get(attribute, 0.5):
+            out[attribute] = (value, float(row[i]))
+    return out
+
+
+def _value(v):
+    return v[0] if isinstance(v, (tuple, list)) else v
+
+
+def load_sentences(path=None, taxonomy=None):
+    """The hand-labelled sentences (data/labelled/attributes/sentences.jsonl), labels checked."""
+    from .attributes import load_taxonomy
+
+    path = Path(path) if path else SENTENCES
+    taxonomy = taxonomy if taxonomy is not None else load_taxonomy()
+    allowed = {a.id: a.allowed_values() for a in taxonomy}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise AttributeModelError(f"{path}: cannot read the labelled sentences: {exc}") from None
+    rows = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise AttributeModelError(f"{path}:{n}: not JSON: {exc}") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), dict):
+            raise AttributeModelError(f"{path}:{n}: needs a 'text' string and a 'labels' object")
+        if row.get("split") not in ("train", "validation", "test"):
+            raise AttributeModelError(
+                f"{path}:{n}: 'split' must be train, validation or test, not {row.get('split')!r}"
+            )
+        for attribute, value in row["labels"].items():
+            if attribute not in allowed:
+                raise AttributeModelError(f"{path}:{n}: unknown attribute {attribute!r}")
+            if value not in allowed[attribute]:
+                raise AttributeModelError(
+                    f"{path}:{n}: {attribute} takes {'/'.join(allowed[attribute])}, not {value!r}"
+                )
+        rows.append(row)
+    return rows
+
+
+# --- thresholds and evaluation -----------------------------------------------------------------
+
+
+def _f1(tp, fp, fn):
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def choose_thresholds(gold, probabilities, layout, grid=GRID):
+    """{attribute: threshold}: the grid value maximising the attribute's presence F1 on these rows
+    (ties: the one nearest 0.5); 0.5 for an attribute no row mentions."""
+    thresholds = {}
+    for attribute, outputs in _groups(layout).items():
+        truth = [attribute in g for g in gold]
+        if not any(truth):
+            thresholds[attribute] = 0.5
+            continue
+        scores = [max(row[i] for i, _ in outputs) for row in probabilities]
+        best = None
+        for t in grid:
+            tp = sum(1 for y, s in zip(truth, scores) if y and s >= t)
+            fp = sum(1 for y, s in zip(truth, scores) if not y and s >= t)
+            fn = sum(truth) - tp
+            key = (round(_f1(tp, fp, fn)[2], 9), -abs(t - 0.5))
+            if best is None or key > best[0]:
+                best = (key, t)
+        thresholds[attribute] = best[1]
+    return thresholds
+
+
+def evaluate(gold, predicted, attribute_ids, polarity_ids=None):
+    """Presence and polarity figures of predicted against gold ({attribute: value or (value, p)} per row).
+
+    micro precision/recall/F1 over (row, attribute) pairs; per attribute F1 with its support;
+    polarity accuracy over the pairs both mark present, for attributes in `polarity_ids` (default:
+    every attribute whose gold value is pos or neg)."""
+    if len(gold) != len(predicted):
+        raise AttributeModelError(f"{len(gold)} gold rows but {len(predicted)} predictions")
+    tp, fp, fn = Counter(), Counter(), Counter()
+    agree = pairs = 0
+    for g, p in zip(gold, predicted):
+        for a in attribute_ids:
+            if a in g and a in p:
+                tp[a] += 1
+                gv, pv = _value(g[a]), _value(p[a])
+                if (polarity_ids is None and gv in ("pos", "neg")) or (polarity_ids is not None and a in polarity_ids):
+                    pairs += 1
+                    agree += gv == pv
+            elif a in p:
+                fp[a] += 1
+            elif a in g:
+                fn[a] += 1
+    precision, recall, f1 = _f1(sum(tp.values()), sum(fp.values()), sum(fn.values()))
+    per_attribute = {}
+    for a in attribute_ids:
+        ap, ar, af = _f1(tp[a], fp[a], fn[a])
+        per_attribute[a] = {
+            "f1": af,
+            "precision": ap,
+            "recall": ar,
+            "support": tp[a] + fn[a],
+            "predicted": tp[a] + fp[a],
+        }
+    return {
+        "examples": len(gold),
+        "micro_f1": f1,
+        "precision": precision,
+        "recall": recall,
+        "tp": sum(tp.values()),
+        "fp": sum(fp.values()),
+        "fn": sum(fn.values()),
+        "polarity_accuracy": agree / pairs if pairs else None,
+        "polarity_pairs": pairs,
+        "per_attribute": per_attribute,
+    }
+
+
+# --- the TF-IDF baseline -----------------------------------------------------------------------
+
+
+class TfidfBaseline:
+    """Char 2-4-gram TF-IDF (the project's baseline features) + one logistic regression per output."""
+
+    NAME = "char 2-4-gram TF-IDF + logistic regression per output (one-vs-rest)"
+
+    def __init__(self, vectorizer, models, layout):
+        self.vectorizer, self.models, self.layout = vectorizer, models, layout
+
+    def probabilities(self, texts):
+        import numpy as np
+
+        texts = list(texts)
+        if not texts:
+            return []
+        x = self.vectorizer.transform(texts)
+        columns = [m.predict_proba(x)[:, 1] if m is not None else np.zeros(len(texts)) for m in self.models]
+        return np.stack(columns, axis=1).tolist()
+
+
+def fit_tfidf(texts, labels, layout):
+    """The baseline fitted on hand-labelled texts and their label dicts (outputs without a positive: 0)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from .baseline import BASELINE_PARAMS as P
+
+    vectorizer = TfidfVectorizer(
+        analyzer=P["analyzer"],
+        ngram_range=P["ngram_range"],
+        sublinear_tf=P["sublinear_tf"],
+        min_df=P["min_df"] if len(texts) >= 20 else 1,
+    )
+    x = vectorizer.fit_transform(list(texts))
+    y = [targets(lab, layout) for lab in labels]
+    models = []
+    for j in range(len(layout)):
+        column = [int(row[j]) for row in y]
+        if len(set(column)) < 2:
+            models.append(None)
+            continue
+        models.append(LogisticRegression(C=P["C"], class_weight=P["class_weight"], max_iter=5000).fit(x, column))
+    return TfidfBaseline(vectorizer, models, layout)
+
+
+# --- weak labels -------------------------------------------------------------------------------
+
+
+def weak_sentences(labelled_rows, taxonomy, limit=None, seed=42, data_dir=None, log=print):
+    """(texts, label dicts, info): the phrase tagger's tags on sentences of train-split products' reviews.
+
+    Reviews of `plm.beauty` whose product is in the train split (FRACTIONS, as the labelled set);
+    every product a labelled row puts in validation or test is dropped too, and so is every
+    hand-labelled text. At most `limit` sentences (a seeded sample), 6 characters or more, unique."""
+    from .attributes import PhraseTagger, split_many
+    from .beauty import dedupe, load_reviews
+    from .shared import shared_data_dir
+    from .splits import stable_split
+
+    data_dir = Path(data_dir) if data_dir else shared_data_dir()
+    try:
+        reviews = dedupe(load_reviews(data_dir))
+    except (FileNotFoundError, OSError) as exc:
+        raise AttributeModelError(f"weak labels need the shared review sets: {exc}") from None
+    held_out = {r["product_id"] for r in labelled_rows if r["split"] != "train"}
+    labelled_texts = {r["text"] for r in labelled_rows}
+    train = [
+        r for r in reviews if stable_split(r["product_id"], FRACTIONS) == "train" and r["product_id"] not in held_out
+    ]
+    rng = random.Random(seed)
+    rng.shuffle(train)
+    if limit:  # about 3.5 sentences a review: split only what the sample needs
+        train = train[: max(1, limit // 2)]
+    seen, texts = set(labelled_texts), []
+    for sentences in split_many([r["text"] for r in train]):
+        for s in sentences:
+            if len(s) >= MIN_CHARS and s not in seen:
+                seen.add(s)
+                texts.append(s)
+    rng.shuffle(texts)
+    texts = texts[:limit] if limit else texts
+    tagger = PhraseTagger(taxonomy)
+    labels = [tagger.tag(t) for t in texts]
+    info = {
+        "source": f"plm.beauty reviews of train-split products ({len(train)} reviews read)",
+        "sentences": len(texts),
+        "tagged": sum(1 for lab in labels if lab),
+        "left_out": "validation/test-split products and every hand-labelled text",
+    }
+    log(f"weak labels: {len(texts)} sentences of train-split products, {info['tagged']} with a phrase-tagger tag")
+    return texts, labels, info
+
+
+# --- training ----------------------------------------------------------------------------------
+
+
+def _bce(logits, batch_targets, weights=None):
+    import torch
+
+    losses = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), batch_targets, reduction="none").mean(
+        dim=-1
+    )
+    if weights is None:
+        return losses.mean()
+    return (losses * weights).sum() / weights.sum()
+
+
+def _bce_value(probabilities, gold_targets):
+    """Mean binary cross-entropy of probabilities against 0/1 targets (the validation loss)."""
+    total, n = 0.0, 0
+    for row, target in zip(probabilities, gold_targets):
+        for p, y in zip(row, target):
+            p = min(max(p, 1e-7), 1 - 1e-7)
+            total -= y * math.log(p) + (1 - y) * math.log(1 - p)
+            n += 1
+    return total / n if n else 0.0
+
+
+def train(
+    model_dir,
+    rows,
+    output,
+    config=None,
+    taxonomy=None,
+    weak=None,
+    weak_target=1.0,
+    log=print,
+    compare=True,
+    topic_data=None,
+):
+    """Fine-tune a multi-label head on the hand-labelled rows' train split (plus weak labels), pick
+    the epoch and the per-attribute thresholds on validation, evaluate on test, write the directory.
+
+    weak: (texts, label dicts, info) from `weak_sentences`, learnt with weight config.unlabelled_weight
+    and target `weak_target` for a tagged output. Returns metrics (also in metrics.json)."""
+    import torch
+
+    from . import finetune as ft
+    from .attributes import load_taxonomy
+    from .morphemes import CONFIG_KEY, check, preprocess
+
+    config = config or ft.FinetuneConfig()
+    taxonomy = taxonomy if taxonomy is not None else load_taxonomy()
+    layout = label_layout(taxonomy)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    split = {name: [r for r in rows if r["split"] == name] for name in ("train", "validation", "test")}
+    if not split["train"] or not split["validation"]:
+        raise ft.FinetuneError(
+            f"the attribute model needs train and validation sentences (has "
+            f"{len(split['train'])} train, {len(split['validation'])} validation)"
+        )
+    ft.set_seed(config.seed)
+    tokenizer, model = ft.load_model(model_dir, layout, config.init, problem_type=PROBLEM_TYPE)
+    check(config.preprocess)
+    setattr(model.config, CONFIG_KEY, config.preprocess or None)
+    reads = lambda texts: preprocess(config.preprocess, texts)  # noqa: E731
+
+    train_texts = [r["text"] for r in split["train"]]
+    train_targets = [targets(r["labels"], layout) for r in split["train"]]
+    weights = [1.0] * len(train_texts)
+    if weak is not None:
+        weak_texts, weak_labels, _ = weak
+        train_texts += list(weak_texts)
+        train_targets += [[weak_target * v for v in targets(lab, layout)] for lab in weak_labels]
+        weights += [config.unlabelled_weight] * len(weak_texts)
+        log(
+            f"training on {len(split['train'])} hand-labelled and {len(weak_texts)} weakly labelled sentences "
+            f"(weight {config.unlabelled_weight}, target {weak_target})"
+        )
+    train_encoded = ft.encode(tokenizer, reads(train_texts), config.max_length)
+    # Start every output at its label's prior (log-odds of its share among the hand labels), so the head
+    # does not spend its first steps learning that most outputs are 0 and the gradient goes to the text.
+    hand = train_targets[: len(split["train"])]
+    head = getattr(getattr(model, "classifier", None), "out_proj", None)
+    if head is not None and head.bias is not None:
+        with torch.no_grad():
+            priors = [(sum(t[i] for t in hand) + 0.5) / (len(hand) + 1.0) for i in range(len(layout))]
+            head.bias.copy_(torch.tensor([math.log(p / (1 - p)) for p in priors]))
+    val_gold = [r["labels"] for r in split["validation"]]
+    val_encoded = ft.encode(tokenizer, reads([r["text"] for r in split["validation"]]), config.max_length)
+    zeros = [0] * len(train_encoded)
+
+    def validation_probabilities():
+        return ft.predict(
+            model, tokenizer, val_encoded, [0] * len(val_encoded), config.eval_batch_size, activation="sigmoid"
+        )
+
+    optimizer, scheduler, steps_per_epoch = ft.optimizer_and_schedule(model, config, len(train_encoded))
+    rng = random.Random(config.seed)
+    weighted = any(w != 1.0 for w in weights)
+    attribute_ids = [a.id for a in taxonomy]
+
+    # A tie on micro-F1 goes to the lower validation loss: the score is (micro-F1, -validation loss).
+    stopping, history, train_seconds = ft.EarlyStopping(config.patience, floor=(-1.0, 0.0)), [], 0.0
+    for epoch in range(1, config.epochs + 1):
+        losses, _, seconds = ft.train_epoch(
+            model,
+            ft.batches(
+                train_encoded,
+                zeros,
+                config.batch_size,
+                tokenizer,
+                True,
+                rng,
+                train_targets,
+                weights if weighted else None,
+            ),
+            lambda logits, batch: _bce(logits, batch["targets"], batch["weights"]),
+            optimizer,
+            scheduler,
+            steps_per_epoch,
+            f"epoch {epoch}/{config.epochs}",
+        )
+        train_seconds += seconds
+        probabilities = validation_probabilities()
+        thresholds = choose_thresholds(val_gold, probabilities, layout)
+        score = evaluate(val_gold, [decode(p, layout, thresholds) for p in probabilities], attribute_ids)["micro_f1"]
+        val_loss = _bce_value(probabilities, [targets(g, layout) for g in val_gold])
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": sum(losses) / len(losses),
+                "validation_micro_f1": score,
+                "validation_loss": val_loss,
+            }
+        )
+        log(
+            f"epoch {epoch}: train loss {history[-1]['train_loss']:.4f}, validation micro-F1 {score:.4f} "
+            f"(thresholds chosen on validation), validation loss {val_loss:.4f}"
+        )
+        if stopping.stop(model, epoch, (score, -val_loss)):
+            log(
+                f"early stop: no better validation micro-F1 for {stopping.waited} epoch(s); "
+                f"keeping epoch {stopping.epoch}"
+            )
+            break
+    model.load_state_dict(stopping.state)
+    best_epoch, best = stopping.epoch, stopping.score
+    thresholds = choose_thresholds(val_gold, validation_probabilities(), layout)
+
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(output))
+    tokenizer.save_pretrained(str(output))
+    version = taxonomy_version()
+    save_thresholds(output, layout, thresholds, version)
+
+    tagger = load(output)
+    metrics = {
+        "task": "attributes",
+        "base_model": str(model_dir),
+        "init": config.init,
+        "preprocess": config.preprocess or None,
+        "labels": layout,
+        "taxonomy_version": version,
+        "examples": {name: len(split[name]) for name in split},
+        "best_epoch": best_epoch,
+        "validation_micro_f1": best[0],
+        "thresholds": thresholds,
+        "weak_labels": weak[2] if weak is not None else None,
+        "weak_target": weak_target if weak else None,
+        "train_seconds": train_seconds,
+        "history": history,
+        "config": asdict(config),
+    }
+    metrics.update(evaluate_all(tagger, split, taxonomy, compare=compare, log=log))
+    if topic_data is not None:
+        metrics["topic_check"] = topic_check(tagger, taxonomy, topic_data, log=log)
+    (output / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
+    return metrics
+
+
+def taxonomy_version(path=None):
+    import tomllib
+
+    from .attributes import TAXONOMY_FILE
+
+    with open(path or TAXONOMY_FILE, "rb") as fh:
+        return tomllib.load(fh).get("version")
+
+
+def save_thresholds(output, layout, thresholds, version):
+    output = Path(output)
+    info = {
+        "taxonomy_version": version,
+        "problem_type": PROBLEM_TYPE,
+        "labels": layout,
+        "decoding": "present when max(outputs of the attribute) >= its threshold; polarity = the larger output",
+        "thresholds": thresholds,
+    }
+    (output / ATTRIBUTES_JSON).write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
+    per_label = {name: thresholds.get(name.partition(":")[0], 0.5) for name in layout}
+    (output / "thresholds.json").write_text(json.dumps(per_label, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+SUBSETS = (("all", lambda r: True), ("random", lambda r: r.get("selected_by") == "random"))
+
+
+def evaluate_all(tagger, split, taxonomy, compare=True, log=print):
+    """{"evaluation": {subset: {system: figures}}} on the test split (validation when there is no test),
+    for the model, the phrase tagger and the TF-IDF baseline (fitted on train, thresholds on validation)."""
+    from .attributes import PhraseTagger
+
+    attribute_ids = [a.id for a in taxonomy]
+    rows = split.get("test") or split["validation"]
+    texts = [r["text"] for r in rows]
+    predicted = {"model": tagger.tag(texts)}
+    if compare:
+        phrases = PhraseTagger(taxonomy)
+        predicted["phrase_tagger"] = [phrases.tag(t) for t in texts]
+        layout = label_layout(taxonomy)
+        baseline = fit_tfidf([r["text"] for r in split["train"]], [r["labels"] for r in split["train"]], layout)
+        val = split["validation"]
+        cut = choose_thresholds([r["labels"] for r in val], baseline.probabilities([r["text"] for r in val]), layout)
+        predicted["tfidf_lr"] = [decode(p, layout, cut) for p in baseline.probabilities(texts)]
+    result = {}
+    for subset, keep in SUBSETS:
+        indices = [i for i, r in enumerate(rows) if keep(r)]
+        gold = [rows[i]["labels"] for i in indices]
+        result[subset] = {name: evaluate(gold, [p[i] for i in indices], attribute_ids) for name, p in predicted.items()}
+    evaluation = {
+        "split": "test" if split.get("test") else "validation",
+        "subsets": result,
+        "tfidf_lr": TfidfBaseline.NAME if compare else None,
+    }
+    log(report_table(evaluation))
+    return {"evaluation": evaluation}
+
+
+NAMES = {"model": "model", "phrase_tagger": "phrase tagger", "tfidf_lr": "TF-IDF + LR"}
+
+
+def report_table(evaluation):
+    """The printed comparison: micro P/R/F1 and polarity accuracy per system and subset, then per-attribute F1."""
+    lines = []
+    for subset, systems in evaluation["subsets"].items():
+        n = next(iter(systems.values()))["examples"]
+        lines.append(
+            f"{evaluation['split']} split, {subset} rows ({n} sentences): presence micro-F1, P, R; polarity accuracy"
+        )
+        for name, m in systems.items():
+            pol = "     -" if m["polarity_accuracy"] is None else f"{m['polarity_accuracy']:6.3f}"
+            lines.append(
+                f"  {NAMES.get(name, name):15}{m['micro_f1']:7.3f}{m['precision']:7.3f}{m['recall']:7.3f}"
+                f"   {pol} ({m['polarity_pairs']} pairs)"
+            )
+    systems = evaluation["subsets"]["all"]
+    lines.append("per-attribute F1 (all test rows; support): " + " / ".join(NAMES.get(s, s) for s in systems))
+    first = next(iter(systems.values()))["per_attribute"]
+    for a in first:
+        lines.append(
+            f"  {a:15}{first[a]['support']:4d}  "
+            + "  ".join(f"{systems[s]['per_attribute'][a]['f1']:.3f}" for s in systems)
+        )
+    return "\n".join(lines)
+
+
+# --- the outside check: review topics -----------------------------------------------------------
+
+
+def load_topic_reviews(data_dir=None):
+    """oliveyoung_cream_reviews' reviews with their topic (보습/진정/사용감/자극/기타), product and split."""
+    import csv
+
+    from .beauty import _name_id
+    from .shared import shared_data_dir
+    from .splits import stable_split
+
+    path = Path(data_dir or shared_data_dir()) / "oliveyoung_cream_reviews" / "train_data_fixed.csv"
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise AttributeModelError(f"the topic check needs {path}: {exc}") from None
+    out = []
+    for n, r in enumerate(rows, start=1):
+        if r.get("label") not in TOPICS:
+            continue
+        product = _name_id("oy-creamname", r["product_name"])
+        out.append(
+            {
+                "text": (r["review"] or "").strip(),
+                "topic": TOPICS[r["label"]],
+                "product_id": product,
+                "split": stable_split(product, FRACTIONS),
+                "source_ref": f"{path.name}:{n}",
+            }
+        )
+    return out
+
+
+def review_topic(sentence_tags):
+    """The topic of a review from its sentences' {attribute: (value, p)}: the topic whose attributes
+    have the largest summed probability (a phrase tagger's 1.0 each: the most mentions); ties go to
+    the earliest mention; None when no mapped attribute is mentioned."""
+    score, first = Counter(), {}
+    of = {a: topic for topic, ids in TOPIC_ATTRIBUTES.items() for a in ids}
+    for position, tags in enumerate(sentence_tags):
+        for attribute, value in tags.items():
+            if attribute in of:
+                p = value[1] if isinstance(value, (tuple, list)) else 1.0
+                score[of[attribute]] += p
+                first.setdefault(of[attribute], position)
+    if not score:
+        return None
+    return max(score, key=lambda t: (score[t], -first[t]))
+
+
+def topic_check(tagger, taxonomy, reviews, log=print):
+    """Agreement of the review-level topic with the given one where it is not 기타, for the model and the
+    phrase tagger: on reviews of validation/test products (never trained on) and on all reviews."""
+    from .attributes import PhraseTagger, split_many
+
+    reviews = [r for r in reviews if r["topic"] != "기타"]
+    sentences = split_many([r["text"] for r in reviews])
+    flat = [s for ss in sentences for s in ss]
+    phrases = PhraseTagger(taxonomy)
+    tags = {"model": tagger.tag(flat), "phrase_tagger": [phrases.tag(s) for s in flat]}
+    result = {
+        "mapping": {t: list(a) for t, a in TOPIC_ATTRIBUTES.items()},
+        "aggregation": review_topic.__doc__.split(":")[0],
+    }
+    for subset, keep in (("held_out_products", lambda r: r["split"] != "train"), ("all", lambda r: True)):
+        result[subset] = {}
+        for name, flat_tags in tags.items():
+            position, agree, covered, n, confusion = 0, 0, 0, 0, Counter()
+            for review, ss in zip(reviews, sentences):
+                own = flat_tags[position : position + len(ss)]
+                position += len(ss)
+                if not keep(review):
+                    continue
+                topic = review_topic(own)
+                n += 1
+                covered += topic is not None
+                agree += topic == review["topic"]
+                confusion[f"{review['topic']}->{topic or '-'}"] += 1
+            result[subset][name] = {
+                "reviews": n,
+                "agreement": agree / n if n else None,
+                "with_a_mapped_attribute": covered / n if n else None,
+                "agreement_where_mapped": agree / covered if covered else None,
+                "confusion": dict(confusion.most_common()),
+            }
+    for subset in ("held_out_products", "all"):
+        log(
+            f"topic check ({subset}, topic not 기타): "
+            + ", ".join(
+                f"{NAMES.get(k, k)} {v['agreement']:.3f} of {v['reviews']} ({v['agreement_where_mapped']:.3f} where it tags "
+                f"a mapped attribute, {v['with_a_mapped_attribute']:.2f} do)"
+                for k, v in result[subset].items()
+                if v["reviews"]
+            )
+        )
+    return result
+
+
+# --- the loader for the service -----------------------------------------------------------------
+
+
+class AttributeTagger:
+    """A trained attribute model directory: `tag(sentences)` -> [{attribute: (polarity, probability)}]."""
+
+    def __init__(self, directory, batch_size=64, max_length=128):
+        from transformers import AutoModelForSequenceClassification
+
+        from .vocab import load_tokenizer
+
+        self.directory = Path(directory)
+        path = self.directory / ATTRIBUTES_JSON
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+            self.thresholds = {str(k): float(v) for k, v in info["thresholds"].items()}
+            self.layout = [str(x) for x in info["labels"]]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise AttributeModelError(f"{path}: not an attribute model's thresholds file: {exc}") from None
+        self.taxonomy_version = info.get("taxonomy_version")
+        try:
+            self.tokenizer = load_tokenizer(self.directory)
+            self.model = AutoModelForSequenceClassification.from_pretrained(
+                str(self.directory), use_safetensors=True, trust_remote_code=False
+            ).eval()
+        except Exception as exc:  # transformers raises many kinds here
+            raise AttributeModelError(f"{self.directory}: the model does not load: {exc}") from exc
+        labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
+        if labels != self.layout:
+            raise AttributeModelError(
+                f"{self.directory}: config.json's id2label does not match attributes.json's labels"
+            )
+        self.preprocess = getattr(self.model.config, "hwadmin_preprocess", None)
+        self.batch_size = batch_size
+        self.max_length = min(max_length, self.model.config.max_position_embeddings or max_length)
+
+    def probabilities(self, sentences):
+        """[n, outputs] sigmoid probabilities, in input order (batched, length-sorted)."""
+        import torch
+
+        from .morphemes import preprocess
+
+        sentences = [str(s or "") for s in sentences]
+        if not sentences:
+            return []
+        reads = preprocess(self.preprocess, sentences)
+        encoded = self.tokenizer(reads, truncation=True, max_length=self.max_length)["input_ids"]
+        out = [None] * len(encoded)
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                part = order[start : start + self.batch_size]
+                batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in part]}, return_tensors="pt")
+                logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+                for i, row in zip(part, torch.sigmoid(logits.float()).tolist()):
+                    out[i] = row
+        return out
+
+    def tag(self, sentences):
+        """Per sentence {attribute id: (polarity, probability)}; polarity "pos"/"neg", or "present"."""
+        return [decode(row, self.layout, self.thresholds) for row in self.probabilities(sentences)]
+
+
+def load(directory, batch_size=64):
+    """The attribute model of a directory `train` wrote (attributes.json beside the safetensors)."""
+    if not (Path(directory) / ATTRIBUTES_JSON).exists():
+        raise AttributeModelError(f"{directory}: no {ATTRIBUTES_JSON}; not an attribute model directory")
+    return AttributeTagger(directory, batch_size=batch_size)
