@@ -229,7 +229,10 @@ def main():
     rows = sample_reviews()
     rows = (rows * (args.reviews // len(rows) + 1))[: args.reviews]
     rows = [dict(row, external_id=f"{row['external_id']}-{i}") for i, row in enumerate(rows)]
-    texts = [row["good_text"] for row in rows]
+    from moderation.scoring import join_review_text
+
+    # (a), (b) and (e) score exactly what the worker scores in (c) and (d): each review's good and bad text joined
+    texts = [join_review_text(row["good_text"], row.get("bad_text", "")) for row in rows]
 
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(args.model) if args.model else make_small_electra(Path(tmp) / "electra-small")
