@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import actions, audit, dashboard, queue, services
 from .forms import AuditFilterForm, DecisionForm, QueueFilterForm, ThresholdForm
-from .models import Check, Review
+from .models import Action, Check, Review
 from .selectors import pipeline_status
 
 PERMISSION = services.MODERATE_PERMISSION
@@ -238,10 +238,25 @@ def unblind(request, check):
     return redirect(back)
 
 
+def reopened_decisions(history):
+    """[(reopen action, the decision it reopened)] for each check whose latest action is a reopen (the text
+    changed after a keep or an unblind): the reviewer sees what was decided before the text changed."""
+    latest, decision, pairs = {}, {}, {}
+    for action in history:
+        check_id = action.moderation_check_id
+        latest[check_id] = action
+        if action.kind == Action.Kind.REOPEN:
+            pairs[check_id] = (action, decision.get(check_id))
+        else:
+            decision[check_id] = action
+    return [pairs[check_id] for check_id, action in latest.items() if action.kind == Action.Kind.REOPEN]
+
+
 @require_GET
 @reviewer_required
 def review_page(request, pk):
     review = get_object_or_404(Review.objects.select_related("product"), pk=pk)
+    history = list(review.actions.select_related("user", "moderation_check", "classifier").order_by("created_at", "pk"))
     return render(
         request,
         "moderation/review.html",
@@ -249,9 +264,8 @@ def review_page(request, pk):
             "review": review,
             "scores": review.scores.select_related("classifier", "moderation_check").order_by("-scored_at"),
             "items": review.queue_items.select_related("moderation_check", "classifier", "decided_by", "held_by"),
-            "history": review.actions.select_related("user", "moderation_check", "classifier").order_by(
-                "created_at", "pk"
-            ),
+            "history": history,
+            "reopened": reopened_decisions(history),
         },
     )
 

@@ -90,3 +90,22 @@ def test_an_open_or_undone_review_whose_text_changes_waits_for_its_new_score(che
     assert status(review, check) is None  # the stale score left the queue; the rescore puts it back
     assert review.scores.count() == 0
     assert Action.objects.count() == before
+
+
+def test_the_review_page_shows_the_decision_the_text_change_reopened(check, reviewer, make_review):
+    from django.test import Client
+
+    from .conftest import PASSWORD
+
+    review = make_review(0.2, good_text="촉촉하고 좋아요")
+    actions.keep(reviewer, check, [review.pk])
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.login(username=reviewer.username, password=PASSWORD)
+    assert 'id="reopened"' not in client.get(f"/reviews/{review.pk}/").content.decode()  # decided, not reopened
+    edit(review, "아직 안 써봤어요. 써보고 후기 남길게요")
+    page = client.get(f"/reviews/{review.pk}/").content.decode()
+    assert 'id="reopened"' in page and f"Reopened under {check.name}: the text changed on" in page
+    assert f"Earlier decision: keep by {reviewer.username} on" in page
+    # a new decision ends it: the banner is for items still waiting after the change
+    actions.blind(reviewer, check, [review.pk], reason=check.reasons[0])
+    assert 'id="reopened"' not in client.get(f"/reviews/{review.pk}/").content.decode()
