@@ -252,12 +252,11 @@ class KeepRequestSerializer(OperationSerializer):
     note = note_field()
 
 
-class UnblindRequestSerializer(OperationSerializer):
+class UnblindRequestSerializer(KeepRequestSerializer):
+    """The fields of a keep (check, review ids, note), under its own action."""
+
     operation = "unblind"
     action = serializers.ChoiceField(choices=UNBLIND_ACTIONS)
-    check = check_field()
-    review_ids = review_ids_field()
-    note = note_field()
 
 
 class UndoRequestSerializer(OperationSerializer):

@@ -333,7 +333,12 @@ def test_classifier_activation_and_path_are_read_only_but_the_name_is_not(admin_
     change(
         admin_client,
         inactive,
-        {"name": "v2 (renamed)", "is_active": "on", "path": "/tmp/elsewhere", "moderation_check": scored["check"].pk},
+        {
+            "name": "v2 (renamed)",
+            "is_active": "on",
+            "path": "../elsewhere/model",
+            "moderation_check": scored["check"].pk,
+        },
     )
     inactive.refresh_from_db()
     assert inactive.name == "v2 (renamed)"
