@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from moderation.api import schema
+from moderation.api.serializers import ProductRefSerializer
 from moderation.models import Product
 
 from . import profile as profiles
@@ -56,15 +57,8 @@ class AttributeTaggerSerializer(serializers.Serializer):
     taxonomy_version = serializers.IntegerField(min_value=0)
 
 
-class AttributeProductSerializer(serializers.Serializer):
-    external_id = serializers.CharField()
-    name = serializers.CharField(allow_blank=True)
-    brand = serializers.CharField(allow_blank=True)
-    category = serializers.CharField(allow_blank=True)
-
-
 class ProductAttributesSerializer(serializers.Serializer):
-    product = AttributeProductSerializer()
+    product = ProductRefSerializer()
     reviews = serializers.IntegerField(min_value=0, help_text="visible reviews of the product")
     tagged = serializers.IntegerField(min_value=0, help_text="of those, tagged by the tagger: the denominator")
     tagger = AttributeTaggerSerializer(allow_null=True, help_text="the active tagger; null before any extraction")

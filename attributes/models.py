@@ -27,6 +27,7 @@ class AttributeModel(RegisteredModel):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     taxonomy_version = models.PositiveIntegerField()
 
+    # Shaped as moderation's Classifier.Meta, but one active tagger in all, not one per check: each keeps its own.
     class Meta:
         constraints = [
             models.UniqueConstraint(

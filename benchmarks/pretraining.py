@@ -104,6 +104,7 @@ class TorchElectraStep:
             layer_norm_eps=1e-12,
         )
         self.torch = torch
+        # Two ElectraConfigs of one shape, the discriminator's sizes and the generator's; what they share is `common`.
         self.disc = ElectraForPreTraining(
             ElectraConfig(
                 hidden_size=config.hidden_size,

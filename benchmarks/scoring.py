@@ -47,6 +47,7 @@ def make_small_electra(directory):
 
     tokenizer = train_tokenizer(directory, vocab_size=8000)
     torch.manual_seed(0)
+    # ELECTRA-small's sizes as keywords: the shape of the tests' tiny configs, other values.
     config = ElectraConfig(
         vocab_size=len(tokenizer),
         embedding_size=128,
@@ -148,6 +149,7 @@ def bench_end_to_end(model_dir, rows, threads, runtime="torch"):
         "HWADMIN_SCORING_RUNTIME": runtime,
     }
     log = open(Path(tempfile.gettempdir()) / "hwadmin-bench-worker.log", "w")
+    # The command line of tests/integration/conftest.py's Worker: a benchmark script and a test share no module.
     worker = subprocess.Popen(
         [
             sys.executable,

@@ -187,35 +187,45 @@ def selected(review_ids: Iterable[int | str]) -> list[int]:
     return ids
 
 
+def move_selected(
+    kind: str,
+    user: AbstractBaseUser,
+    check: Check,
+    review_ids: Iterable[int | str],
+    before: str,
+    after: str,
+    items: QuerySet[QueueItem] | None = None,
+    **fields: str,
+) -> Result:
+    """Move the selected reviews' items of this check (of `items`, default all) from `before` to
+    `after` as one new batch; `fields` (reason, note) go on each logged row."""
+    ids = selected(review_ids)
+    batch = uuid.uuid4()
+    items = (QueueItem.objects.all() if items is None else items).filter(review_id__in=ids)
+    changed = move(user, check.pk, items, before, after, batch=batch, **fields)
+    return Result(kind, batch, len(ids), len(changed), changed)
+
+
 @transaction.atomic
 def blind(
     user: AbstractBaseUser, check: Check, review_ids: Iterable[int | str], reason: str = "", note: str = ""
 ) -> Result:
     """Blind the selected open reviews of this check."""
     require_reason(check, reason)
-    ids = selected(review_ids)
-    batch = uuid.uuid4()
-    items = QueueItem.objects.filter(review_id__in=ids, review__visibility=Review.Visibility.VISIBLE)
-    changed = move(user, check.pk, items, OPEN, BLINDED, batch=batch, reason=reason, note=note)
-    return Result("blind", batch, len(ids), len(changed), changed)
+    visible = QueueItem.objects.filter(review__visibility=Review.Visibility.VISIBLE)
+    return move_selected("blind", user, check, review_ids, OPEN, BLINDED, visible, reason=reason, note=note)
 
 
 @transaction.atomic
 def keep(user: AbstractBaseUser, check: Check, review_ids: Iterable[int | str], note: str = "") -> Result:
     """Keep the selected open reviews: not a violation; they leave the queue."""
-    ids = selected(review_ids)
-    batch = uuid.uuid4()
-    changed = move(user, check.pk, QueueItem.objects.filter(review_id__in=ids), OPEN, KEPT, batch=batch, note=note)
-    return Result("keep", batch, len(ids), len(changed), changed)
+    return move_selected("keep", user, check, review_ids, OPEN, KEPT, note=note)
 
 
 @transaction.atomic
 def unblind(user: AbstractBaseUser, check: Check, review_ids: Iterable[int | str], note: str = "") -> Result:
     """Show blinded reviews again: the reviewer decided they break no rule (their items become kept)."""
-    ids = selected(review_ids)
-    batch = uuid.uuid4()
-    changed = move(user, check.pk, QueueItem.objects.filter(review_id__in=ids), BLINDED, KEPT, batch=batch, note=note)
-    return Result("unblind", batch, len(ids), len(changed), changed)
+    return move_selected("unblind", user, check, review_ids, BLINDED, KEPT, note=note)
 
 
 @transaction.atomic

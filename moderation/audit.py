@@ -96,22 +96,27 @@ class Export:
     max_rows: int
 
     @property
+    def days(self):
+        """How many days the date range covers, both ends included."""
+        return (self.date_to - self.date_from).days + 1
+
+    @property
     def range_text(self):
         if self.date_from is None:
             return f"batch {self.filters['batch']} (all dates)"
         text = f"{self.date_from.isoformat()}..{self.date_to.isoformat()}"
         if self.defaulted:
-            days = (self.date_to - self.date_from).days + 1
-            text += f" (default: the last {days} days; send date_from and date_to for another range)"
+            text += f" (default: the last {self.days} days; send date_from and date_to for another range)"
         return text
 
+    # filename says what range_text says, in a file name's spelling: two renderings of one range.
     @property
     def filename(self):
         if self.date_from is None:
             return f"hwadmin-audit-batch-{self.filters['batch']}.csv"
         name = f"hwadmin-audit-{self.date_from.isoformat()}_{self.date_to.isoformat()}"
         if self.defaulted:
-            name += f"-last-{(self.date_to - self.date_from).days + 1}-days"
+            name += f"-last-{self.days}-days"
         return name + ".csv"
 
 

@@ -70,6 +70,27 @@ def report(request, result):
         messages.warning(request, result.message)
 
 
+def act(request, back, operation, *args, **kwargs):
+    """Run a reviewer operation of `services` as this user, flash what it did (or why it was refused)
+    and go back."""
+    try:
+        result = operation(request.user, *args, **kwargs)
+    except actions.ActionError as exc:
+        messages.warning(request, str(exc))
+    else:
+        report(request, result)
+    return redirect(back)
+
+
+def decision(request, check):
+    """The posted decision form's data, or None (its problems flashed) when it is invalid."""
+    form = DecisionForm(request.POST, check=check)
+    if form.is_valid():
+        return form.cleaned_data
+    messages.warning(request, "; ".join(e for errors in form.errors.values() for e in errors))
+    return None
+
+
 @require_GET
 @reviewer_required
 def queue_start(request):
@@ -116,24 +137,15 @@ def queue_page(request, check):
 def decide(request, check):
     check = check_or_404(check)
     back = safe_next(request, reverse("queue", args=[check.code]))
-    form = DecisionForm(request.POST, check=check)
-    if not form.is_valid():
-        messages.warning(request, "; ".join(e for errors in form.errors.values() for e in errors))
+    data = decision(request, check)
+    if data is None:
         return redirect(back)
     kind = request.POST.get("action")
-    data = form.cleaned_data
-    try:
-        if kind == "blind":
-            result = services.blind(request.user, check, data["review"], data["reason"], data["note"])
-        elif kind == "keep":
-            result = services.keep(request.user, check, data["review"], data["note"])
-        else:
-            messages.warning(request, _("unknown action %(kind)r: use Blind or Keep") % {"kind": kind})
-            return redirect(back)
-    except actions.ActionError as exc:
-        messages.warning(request, str(exc))
-        return redirect(back)
-    report(request, result)
+    if kind == "blind":
+        return act(request, back, services.blind, check, data["review"], data["reason"], data["note"])
+    if kind == "keep":
+        return act(request, back, services.keep, check, data["review"], data["note"])
+    messages.warning(request, _("unknown action %(kind)r: use Blind or Keep") % {"kind": kind})
     return redirect(back)
 
 
@@ -142,19 +154,15 @@ def blind_above(request, check):
     """GET: show how many reviews a threshold blind covers and a few of them. POST: do it."""
     check = check_or_404(check)
     if request.method == "POST":
-        try:
-            result = services.blind_above(
-                request.user,
-                request.POST.get("token", ""),
-                request.POST.get("reason", ""),
-                request.POST.get("note", ""),
-                check=check,
-            )
-        except actions.ActionError as exc:
-            messages.warning(request, str(exc))
-            return redirect(safe_next(request, reverse("queue", args=[check.code])))
-        report(request, result)
-        return redirect(safe_next(request, reverse("queue", args=[check.code])))
+        return act(
+            request,
+            safe_next(request, reverse("queue", args=[check.code])),
+            services.blind_above,
+            request.POST.get("token", ""),
+            request.POST.get("reason", ""),
+            request.POST.get("note", ""),
+            check=check,
+        )
     threshold_form = ThresholdForm(request.GET)
     filter_form = QueueFilterForm(request.GET)
     if not threshold_form.is_valid() or not filter_form.is_valid():
@@ -225,17 +233,10 @@ def blinded(request, check):
 def unblind(request, check):
     check = check_or_404(check)
     back = safe_next(request, reverse("blinded", args=[check.code]))
-    form = DecisionForm(request.POST, check=check)
-    if not form.is_valid():
-        messages.warning(request, "; ".join(e for errors in form.errors.values() for e in errors))
+    data = decision(request, check)
+    if data is None:
         return redirect(back)
-    try:
-        result = services.unblind(request.user, check, form.cleaned_data["review"], form.cleaned_data["note"])
-    except actions.ActionError as exc:
-        messages.warning(request, str(exc))
-        return redirect(back)
-    report(request, result)
-    return redirect(back)
+    return act(request, back, services.unblind, check, data["review"], data["note"])
 
 
 def reopened_decisions(history):
@@ -310,6 +311,7 @@ def audit_csv(request):
     return response
 
 
+# Shaped as queue_start and queue_page: each page has a start view that opens the default check's page.
 @require_GET
 @reviewer_required
 def dashboard_start(request):

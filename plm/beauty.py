@@ -40,6 +40,10 @@ def _read_csv(path):
         yield from enumerate(csv.DictReader(fh), start=1)
 
 
+def _row(text, product_id, source, path, n):
+    return {"text": (text or "").strip(), "product_id": product_id, "source": source, "source_ref": f"{path.name}:{n}"}
+
+
 def load_reviews(data_dir):
     """Every review of the four sets, in a fixed order: text, product_id, source, source_ref."""
     data = Path(data_dir)
@@ -51,47 +55,19 @@ def load_reviews(data_dir):
     for path in sorted((data / src).glob("table1_*.csv")):
         kind = "cream" if "cream" in path.name else "essence"
         for n, r in _read_csv(path):
-            rows.append(
-                {
-                    "text": (r["review_text"] or "").strip(),
-                    "product_id": f"oy-{kind}-{r['product_id'].strip()}",
-                    "source": src,
-                    "source_ref": f"{path.name}:{n}",
-                }
-            )
+            rows.append(_row(r["review_text"], f"oy-{kind}-{r['product_id'].strip()}", src, path, n))
     src = "oliveyoung_cream_reviews"
     path = data / src / "train_data_fixed.csv"
     for n, r in _read_csv(path):
-        rows.append(
-            {
-                "text": (r["review"] or "").strip(),
-                "product_id": _name_id("oy-creamname", r["product_name"]),
-                "source": src,
-                "source_ref": f"{path.name}:{n}",
-            }
-        )
+        rows.append(_row(r["review"], _name_id("oy-creamname", r["product_name"]), src, path, n))
     src = "oliveyoung_suncare_reviews"
     for path in sorted((data / src).glob("*.csv")):
         for n, r in _read_csv(path):
-            rows.append(
-                {
-                    "text": (r["review"] or "").strip(),
-                    "product_id": _name_id("oy-sun", r["product_name"]),
-                    "source": src,
-                    "source_ref": f"{path.name}:{n}",
-                }
-            )
+            rows.append(_row(r["review"], _name_id("oy-sun", r["product_name"]), src, path, n))
     src = "oliveyoung_sunscreen_reviews_2026"
     path = data / src / "oliveyoung_sunscreen_reviews.json"
     for n, r in enumerate(json.loads(path.read_text(encoding="utf-8")), start=1):
-        rows.append(
-            {
-                "text": (r.get("content") or "").strip(),
-                "product_id": f"oy-{r['goods_number']}",
-                "source": src,
-                "source_ref": f"{path.name}:{n}",
-            }
-        )
+        rows.append(_row(r.get("content"), f"oy-{r['goods_number']}", src, path, n))
     return rows
 
 

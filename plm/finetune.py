@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class FinetuneConfig:
+    # Fields in the shape of plm.electra.config.PretrainingConfig's; the values are fine-tuning's own.
     epochs: int = 3
     batch_size: int = 32
     learning_rate: float = 5e-5

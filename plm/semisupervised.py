@@ -20,6 +20,7 @@ Pool sources:
 
 import json
 import random
+import re
 from pathlib import Path
 
 from .beauty import norm_space
@@ -92,20 +93,51 @@ def read_source(source):
     raise PoolError(f"{source}: not 'shared', 'reviews' or a JSONL file")
 
 
-def build_pool(source, data, limit=None, seed=0):
+def leak_key(text):
+    """What two texts share when one is the other re-spaced, re-punctuated or re-cased: the key the
+    pool compares with the labelled texts (a crop "좋아요." must not slip past a labelled "좋아요")."""
+    return re.sub(r"[\W_]+", "", norm_space(text)).lower()
+
+
+def sentence_crops(rows, per_review, seed=0):
+    """Up to `per_review` extra texts per review of two or more sentences: a random run of its
+    sentences, never all of them (distillation augmentation: the teacher labels each crop).
+
+    A crop keeps the review's product, so the pool's leak rules apply to it as to a review.
+    A verdict often sits in one sentence ("아직 안 써봤어요", "한달 후기 남길게요"); crops show
+    the student that sentence alone and in new company, which the hand labels are too few to do.
+    """
+    from .attributes import split_many
+
+    rng = random.Random(seed)
+    crops = []
+    for row, sentences in zip(rows, split_many([r["text"] for r in rows])):
+        n = len(sentences)
+        if n < 2:
+            continue
+        spans = {(i, j) for i in range(n) for j in range(i + 1, n + 1) if j - i < n}
+        for i, j in rng.sample(sorted(spans), min(per_review, len(spans))):
+            crops.append(
+                {**row, "text": " ".join(sentences[i:j]), "source_ref": f"{row.get('source_ref', '')}#{i}-{j}"}
+            )
+    return crops
+
+
+def build_pool(source, data, limit=None, seed=0, crops=0):
     """(rows, info): the unlabelled reviews a teacher may score, with every leak removed.
 
     `data` is the labelled set (a `LabelledSet` with product groups and rows); its test products
-    and every labelled text are excluded. `limit` keeps a fixed random subset.
+    and every labelled text are excluded. `limit` keeps a fixed random subset. `crops` adds that
+    many sentence crops per kept review (`sentence_crops`), under the same exclusions.
     """
     name, rows = read_source(source)
     test_products = {g for g, s in zip(data.groups, data.splits) if s == "test" and g}
-    labelled_texts = {norm_space(t) for t in data.texts}
-    labelled_texts |= {norm_space(r.get("text", "")) for r in data.rows or []}
+    labelled_texts = {leak_key(t) for t in data.texts}
+    labelled_texts |= {leak_key(r.get("text", "")) for r in data.rows or []}
     kept, dropped = [], {"empty": 0, "test_product": 0, "labelled_text": 0, "duplicate": 0}
     seen = set()
     for row in rows:
-        key = norm_space(row["text"])
+        key = leak_key(row["text"])
         if len(key) < 2:
             dropped["empty"] += 1
         elif row["product_id"] and row["product_id"] in test_products:
@@ -128,6 +160,15 @@ def build_pool(source, data, limit=None, seed=0):
         "dropped": dropped,
         "test_products_excluded": len(test_products),
     }
+    if crops:
+        added = []
+        for row in sentence_crops(kept, crops, seed=seed):
+            key = leak_key(row["text"])
+            if len(key) >= 2 and key not in labelled_texts and key not in seen:
+                seen.add(key)
+                added.append(row)
+        kept += added
+        info.update(size=len(kept), reviews=len(kept) - len(added), crops=len(added), crops_per_review=crops)
     return kept, info
 
 

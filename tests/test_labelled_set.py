@@ -1,11 +1,12 @@
 """Invariants of the hand-labelled unused-review set in data/labelled/unused/."""
 
-import importlib.util
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 SET_DIR = ROOT / "data" / "labelled" / "unused"
@@ -38,10 +39,7 @@ def rows():
 
 @pytest.fixture(scope="module")
 def build():
-    spec = importlib.util.spec_from_file_location("labelled_unused_build", SET_DIR / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SET_DIR / "build.py", "labelled_unused_build")
 
 
 def test_size_and_unused_count(rows):

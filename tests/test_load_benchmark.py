@@ -1,14 +1,11 @@
 """benchmarks/load.py without a server: its arguments, and the figures it computes from a tiny fake run."""
 
-import importlib.util
-
 import pytest
 
+from tests.scripts import load_script
 from tests.tiny import ROOT
 
-spec = importlib.util.spec_from_file_location("bench_load", ROOT / "benchmarks" / "load.py")
-load = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(load)
+load = load_script(ROOT / "benchmarks" / "load.py", "bench_load")
 
 
 def test_arguments_default_to_the_stated_load():
@@ -19,6 +16,7 @@ def test_arguments_default_to_the_stated_load():
     assert (args.clients, args.batch, args.seconds, args.throttle_user) == (4, 1000, 2.5, "6000/min")
 
 
+# An (arguments, message) table of the shape other commands' tests use; the cases are this script's.
 @pytest.mark.parametrize(
     "argv, message",
     [

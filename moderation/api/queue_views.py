@@ -173,6 +173,7 @@ def refusal(errors, operation):
 class ActionsView(APIView):
     permission_classes = [CanModerateReviews]
 
+    # The schema declaration has QueueView's shape; its parameters, body and description are this view's.
     @extend_schema(
         parameters=[*schema.AUDIT_PARAMETERS, schema.RETRY_AFTER],
         responses={

@@ -1,7 +1,7 @@
 """What the OpenAPI schema says beyond what drf-spectacular infers: query parameters with their
 types and bounds, every status code an operation answers with, and the error body.
 
-The views' `extend_schema` decorators use these; tests/queue/test_schema_fuzz.py sends
+The views' `extend_schema` decorators use these; tests/moderation/queue/test_schema_fuzz.py sends
 thousands of generated requests and checks every response against the schema.
 """
 

@@ -4,7 +4,7 @@ Incoming reviews are validated in `moderation.ingest`, which the bulk loader sha
 action requests (POST /api/v1/actions) are validated here, one serializer per operation. The
 queue, audit and action views build their JSON by hand (`queue_views.item_json`,
 `action_json`, `actions.Result.as_dict`); the serializers below describe those bodies
-for the schema, and the schema fuzzer (tests/queue/test_schema_fuzz.py) checks every
+for the schema, and the schema fuzzer (tests/moderation/queue/test_schema_fuzz.py) checks every
 response against them.
 """
 

@@ -43,7 +43,7 @@ def apply_move(change: Move, locked: QuerySet[QueueItem]) -> tuple[list[int], li
     The UPDATE does not test the status again on purpose: FOR UPDATE waits for a
     row another transaction is moving, re-reads it and drops it if it is no longer
     in `before` (READ COMMITTED re-check), so the lock alone keeps two overlapping
-    moves from both changing and logging a review (tests/queue/test_concurrency.py
+    moves from both changing and logging a review (tests/moderation/queue/test_concurrency.py
     fails without it).
     """
     try:

@@ -128,6 +128,7 @@ class PretrainingConfig:
             self.hidden_size, self.num_hidden_layers, self.generator_hidden_size, self.generator_layers
         )
 
+    # One property per generator size, each read from `generator`: the names the model and the benchmarks use.
     @property
     def generator_hidden(self) -> int:
         return self.generator["hidden_size"]

@@ -43,15 +43,7 @@ def evaluate_checkpoint(model, batches, seed=(7, 11)) -> dict:
     for index, batch in enumerate(batches):
         step_seed = tf.constant([seed[0], seed[1] * 1000 + index], tf.int64)
         input_ids, input_mask, segment_ids = batch["input_ids"], batch["input_mask"], batch["segment_ids"]
-        masked = masking.mask(
-            input_ids,
-            input_mask,
-            max_predictions=config.max_predictions_per_seq,
-            mask_prob=config.mask_prob,
-            mask_id=config.mask_token_id,
-            special_ids=(config.cls_token_id, config.sep_token_id, config.mask_token_id),
-            seed=step_seed,
-        )
+        masked = masking.mask_as_configured(config, input_ids, input_mask, step_seed)
         hidden = model.encode("generator", masked.input_ids, input_mask, segment_ids)
         logits = model.generator_head(masking.gather_positions(hidden, masked.masked_lm_positions))
         weights = masked.masked_lm_weights.numpy()

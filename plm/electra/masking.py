@@ -76,6 +76,20 @@ def mask(input_ids, input_mask, *, max_predictions, mask_prob, mask_id, special_
     return MaskedInputs(masked_ids, positions, masked_lm_ids, weights)
 
 
+def mask_as_configured(config, input_ids, input_mask, seed) -> MaskedInputs:
+    """`mask` with a pretraining config's cap, rate and special token ids: how training and the
+    held-out evaluation both mask."""
+    return mask(
+        input_ids,
+        input_mask,
+        max_predictions=config.max_predictions_per_seq,
+        mask_prob=config.mask_prob,
+        mask_id=config.mask_token_id,
+        special_ids=(config.cls_token_id, config.sep_token_id, config.mask_token_id),
+        seed=seed,
+    )
+
+
 def sample_tokens(logits, seed, temperature=1.0):
     """Gumbel-max sample from softmax(logits / temperature) [..., V] -> ids [...], without gradient."""
     logits = tf.stop_gradient(tf.cast(logits, tf.float32)) / temperature

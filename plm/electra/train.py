@@ -96,15 +96,7 @@ def electra_losses(model: Electra, batch: dict, seed, training=True) -> dict:
     input_ids, input_mask, segment_ids = batch["input_ids"], batch["input_mask"], batch["segment_ids"]
     seeds = DropoutSeeds(seed + tf.constant([0, 100], tf.int64)) if training else None
 
-    masked = masking.mask(
-        input_ids,
-        input_mask,
-        max_predictions=config.max_predictions_per_seq,
-        mask_prob=config.mask_prob,
-        mask_id=config.mask_token_id,
-        special_ids=(config.cls_token_id, config.sep_token_id, config.mask_token_id),
-        seed=seed,
-    )
+    masked = masking.mask_as_configured(config, input_ids, input_mask, seed)
     # generator: masked-LM on the chosen positions only
     hidden = model.encode("generator", masked.input_ids, input_mask, segment_ids, seeds)
     logits = model.generator_head(masking.gather_positions(hidden, masked.masked_lm_positions))  # [B, N, V]

@@ -65,14 +65,30 @@ class Worker:
         return open(self.log_path).read()
 
 
+# Where kombu's Redis transport keeps delivered-but-unacknowledged messages (its defaults).
+UNACKED_KEYS = ("unacked", "unacked_index", "unacked_mutex")
+
+
+def empty_broker(redis_url):
+    """Purge the task queue and drop the messages a killed worker held unacknowledged.
+
+    `purge()` alone leaves those: the next test's worker would restore them after the
+    visibility timeout, and a sweep that sees tasks waiting skips its run.
+    """
+    import redis
+
+    from hwadmin.celery import app
+
+    app.control.purge()
+    redis.Redis.from_url(redis_url).delete(*UNACKED_KEYS)
+
+
 @pytest.fixture
 def worker_factory(postgres, redis_url, tmp_path):
     from django.conf import settings
     from django.db import connection
 
-    from hwadmin.celery import app
-
-    app.control.purge()
+    empty_broker(redis_url)
     env = {
         **os.environ,
         "DATABASE_URL": database_url(connection),
@@ -93,7 +109,7 @@ def worker_factory(postgres, redis_url, tmp_path):
     yield make
     for worker in workers:
         worker.stop()
-    app.control.purge()
+    empty_broker(redis_url)
 
 
 def wait_for(condition, timeout, interval=0.2, message="condition"):

@@ -18,6 +18,7 @@ def test_concurrent_ingest_of_the_same_reviews_stores_each_once(postgres):
     barrier = threading.Barrier(2)
     results, errors = [], []
 
+    # Two threads meet at a barrier, as in the threshold-token race test: the shape of a race, not shared logic.
     def send():
         try:
             barrier.wait()

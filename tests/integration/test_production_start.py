@@ -26,7 +26,7 @@ from moderation.registry import activate_classifier
 from tests import tiny
 from tests.tiny import ROOT
 
-from .conftest import database_url, wait_for
+from .conftest import database_url, empty_broker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -75,9 +75,7 @@ def served(postgres, redis_url, receiver, tmp_path):
     import redis
     from django.conf import settings
 
-    from hwadmin.celery import app
-
-    app.control.purge()
+    empty_broker(redis_url)
     port, ingest_port = free_port(), free_port()
     cache_url = redis_url.rsplit("/", 1)[0] + "/14"
     redis.Redis.from_url(cache_url).flushdb()  # no heartbeat from an earlier run
@@ -142,7 +140,7 @@ def served(postgres, redis_url, receiver, tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=30)
-        app.control.purge()
+        empty_broker(redis_url)
 
 
 def sample(text, name, **labels):

@@ -87,7 +87,8 @@ def test_the_sweep_scores_reviews_whose_tasks_were_lost(worker_factory, slow_eno
         for i, text in enumerate(tiny.sample_texts(60))
     )
     worker_factory().start()
-    from moderation.tasks import sweep_unscored
+    from moderation.tasks import sweep_unscored, waiting_tasks
 
+    assert waiting_tasks() == 0, "tasks from an earlier test wait on the broker: the sweep would rightly skip"
     sweep_unscored.delay()
     wait_for(lambda: scored(classifier) == 60, timeout=120, message="the sweep to get every review scored")

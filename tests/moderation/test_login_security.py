@@ -45,6 +45,16 @@ def fail(url, username, times, ip=ATTACKER):
     return [attempt(url, username, f"wrong-{n}", ip=ip)[1] for n in range(times)]
 
 
+def through_proxy(username, password, forwarded_for, proxy="172.16.0.1"):
+    """A login to /login/ that reaches the app from `proxy`, whose X-Forwarded-For names `forwarded_for`."""
+    return Client().post(
+        "/login/",
+        {"username": username, "password": password},
+        REMOTE_ADDR=proxy,
+        HTTP_X_FORWARDED_FOR=forwarded_for,
+    )
+
+
 @pytest.mark.parametrize("url", LOGIN_PAGES)
 def test_after_the_limit_of_wrong_passwords_the_right_one_is_refused_too(url, person, settings):
     limit = settings.AXES_FAILURE_LIMIT
@@ -131,12 +141,7 @@ def test_a_lockout_is_logged(person, settings, caplog):
 def test_x_forwarded_for_does_not_change_the_address_without_trusted_proxies(person, settings):
     assert settings.REST_FRAMEWORK["NUM_PROXIES"] == 0
     for n in range(settings.AXES_FAILURE_LIMIT):
-        Client().post(
-            "/login/",
-            {"username": person.username, "password": "x"},
-            REMOTE_ADDR=ATTACKER,
-            HTTP_X_FORWARDED_FOR=f"192.0.2.{n}",
-        )
+        through_proxy(person.username, "x", f"192.0.2.{n}", proxy=ATTACKER)
     _, response = attempt("/login/", person.username, PASSWORD)
     assert response.status_code == 429
 
@@ -144,26 +149,9 @@ def test_x_forwarded_for_does_not_change_the_address_without_trusted_proxies(per
 def test_behind_trusted_proxies_the_forwarded_address_counts(person, settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
     for _ in range(settings.AXES_FAILURE_LIMIT):
-        Client().post(
-            "/login/",
-            {"username": person.username, "password": "x"},
-            REMOTE_ADDR="172.16.0.1",
-            HTTP_X_FORWARDED_FOR=f"spoofed, {ATTACKER}",
-        )
-    locked = Client().post(
-        "/login/",
-        {"username": person.username, "password": PASSWORD},
-        REMOTE_ADDR="172.16.0.1",
-        HTTP_X_FORWARDED_FOR=ATTACKER,
-    )
-    assert locked.status_code == 429
-    other = Client().post(
-        "/login/",
-        {"username": person.username, "password": PASSWORD},
-        REMOTE_ADDR="172.16.0.1",
-        HTTP_X_FORWARDED_FOR=ELSEWHERE,
-    )
-    assert other.status_code == 302
+        through_proxy(person.username, "x", f"spoofed, {ATTACKER}")
+    assert through_proxy(person.username, PASSWORD, ATTACKER).status_code == 429
+    assert through_proxy(person.username, PASSWORD, ELSEWHERE).status_code == 302
 
 
 def test_a_login_without_a_request_is_not_counted_and_does_not_fail(person):

@@ -121,25 +121,40 @@ def test_int8_probabilities_are_within_a_tolerance_of_torch_on_real_texts(export
     assert onnx_model.predict_proba(texts, max_length, batch_size=16) == onnx_p
 
 
+@pytest.mark.parametrize("fuse", [True, False], ids=["fused", "plain"])
 def test_the_fp32_export_matches_torch_exactly_so_only_quantisation_differs(
-    spread_dir, tmp_path, model_dir, monkeypatch
+    spread_dir, tmp_path, model_dir, monkeypatch, fuse
 ):
     """With the quantiser replaced by a copy, the exported graph gives torch's probabilities: the export's
-    dynamic axes, the numpy padding, the attention mask and token type ids are right."""
+    dynamic axes, the numpy padding, the attention mask and token type ids are right, and so are the
+    optimizer's fused attention, layer norm and GELU operators."""
+    import onnx
     import onnxruntime.quantization
 
-    directory = model_dir / "onnx-fp32"
-    shutil.copytree(spread_dir, directory)
+    directory = fresh_dir(model_dir, f"onnx-fp32-{fuse}")
+    shutil.copytree(spread_dir, directory, dirs_exist_ok=True)
     monkeypatch.setattr(
         onnxruntime.quantization, "quantize_dynamic", lambda source, target, **kwargs: shutil.copyfile(source, target)
     )
     model, tokenizer, max_length = load_model_dir(directory)
-    onnx_scoring.export_int8(model, directory)
+    attention = model.config._attn_implementation
+    onnx_scoring.export_int8(model, directory, fuse=fuse)
+    operators = {node.op_type for node in onnx.load(str(directory / onnx_scoring.INT8_FILENAME)).graph.node}
+    assert ("Attention" in operators) is fuse and ("SkipLayerNormalization" in operators) is fuse
     texts = texts_for_test()
     torch_p = predict_proba(model, tokenizer, texts, max_length, batch_size=7)
     onnx_p = onnx_scoring.load_onnx(directory).predict_proba(texts, max_length, batch_size=7)
     assert onnx_p == pytest.approx(torch_p, abs=1e-5)
     assert not model.training  # the export left the scoring model in eval mode
+    assert model.config._attn_implementation == attention  # and with the attention it had
+
+
+def test_the_int8_model_runs_fused_operators(exported_dir):
+    import onnx
+
+    operators = {node.op_type for node in onnx.load(str(exported_dir / onnx_scoring.INT8_FILENAME)).graph.node}
+    assert {"SkipLayerNormalization", "DynamicQuantizeLinear"} <= operators
+    assert operators & {"Attention", "QAttention"}  # quantisation makes the fused attention a QAttention
 
 
 def test_morpheme_models_are_preprocessed_on_the_onnx_path(exported_dir, model_dir):

@@ -30,7 +30,7 @@ TEST_ONLY = {
     "ALLOWED_HOSTS",
     "HWADMIN_TASKS_EAGER",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
-}  # tests/queue/conftest.py sets it for Playwright
+}  # tests/moderation/queue/conftest.py sets it for Playwright
 
 
 def environment(tmp_path, **values):

@@ -100,6 +100,7 @@ _SPECIAL_RUN = re.compile(f"([{SPECIAL_CHARS}])\\1+")
 FOREIGN_RE = re.compile(
     "[\u0370-\u03ff\u0400-\u052f\u0590-\u06ff\u0e00-\u0e7f\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"
 )
+# Tables and patterns stay twice (also in plm.text): a frozen copy, so a change there cannot move the reference.
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
 
 _PUNCT_TABLE = {

@@ -1,6 +1,5 @@
 """The attribute taxonomy, the phrase tagger, the sentence splitter and the labelled-set builder."""
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -11,6 +10,7 @@ import pytest
 
 from plm.attributes import PhraseTagger, TaxonomyError, load_taxonomy, split_sentences
 from plm.splits import stable_split
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = ROOT / "data" / "labelled" / "attributes"
@@ -27,10 +27,7 @@ def tagger(taxonomy):
 
 
 def _build_module():
-    spec = importlib.util.spec_from_file_location("attributes_build", BUILD_DIR / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BUILD_DIR / "build.py", "attributes_build")
 
 
 # --- the taxonomy ---------------------------------------------------------------------

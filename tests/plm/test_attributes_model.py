@@ -87,6 +87,7 @@ def trained(tmp_path_factory, tiny_classifier_dir):
     data = directory.parent / "sentences.jsonl"
     rows = planted_rows()
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    # The training flags have the shape of tests/plm/test_finetune.py's run: each test passes its own command line.
     call_command(
         "finetune_classifier",
         "attributes",

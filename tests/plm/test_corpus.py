@@ -111,6 +111,7 @@ def test_review_table_source(tmp_path):
         ("r2", "향이 좋고 흡수가 빨라요", "", "visible"),
         ("r3", "아직 개봉전이에요. 써보고 리뷰 다시 남기겠음", "", "blinded"),
     ]
+    # Review fields as keywords, a shape plm.attributes_model's signature happens to have; no logic is shared.
     for external_id, good, bad, visibility in rows:
         Review.objects.create(
             source="test",

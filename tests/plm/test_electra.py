@@ -109,6 +109,7 @@ def test_presets_and_json_round_trip(tmp_path):
         PretrainingConfig(model_size="huge")
 
 
+# Sizes as keywords, the shape of the other tests', the benchmarks' configs and plm.vocab's defaults; values differ.
 def tiny_config(**overrides):
     values = dict(
         model_size="small",

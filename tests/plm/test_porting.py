@@ -14,6 +14,7 @@ def training_config(vocab_size):
     """pretrain_plm's pretraining_config.json; heads set to neither HF's default (4) nor H // 64 (0 → 1)."""
     from plm.electra.config import PretrainingConfig
 
+    # Keywords in the order of plm.electra.config.discriminator_shape's parameters: this test's values, no shared logic.
     return PretrainingConfig(
         model_size="small",
         vocab_size=vocab_size,
@@ -326,6 +327,7 @@ def test_a_checkpoint_from_the_projects_tf2_electra_ports_and_verifies(tmp_path,
     from plm.electra.model import Electra
 
     vocab_size = len(AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir)))
+    # The shape of every tiny config (tests/plm/test_electra.py, benchmarks/pretraining.py); the sizes are this test's.
     config = PretrainingConfig(
         model_size="small",
         vocab_size=vocab_size,

@@ -70,6 +70,64 @@ def test_the_shared_pool_leaves_out_every_test_product_and_labelled_text(unused_
     assert not any(norm_space(r["text"]) in labelled for r in rows)
 
 
+def crop_candidates(rows):
+    return semisupervised.sentence_crops(rows, 100)
+
+
+def test_sentence_crops_are_runs_of_a_pooled_reviews_sentences_under_the_same_leak_rules(tmp_path, unused_set):
+    test_rows = [i for i, s in enumerate(unused_set.splits) if s == "test"]
+    test_product = unused_set.groups[test_rows[0]]
+    test_text = next(
+        unused_set.texts[i] for i in test_rows if "." not in unused_set.texts[i] and len(unused_set.texts[i]) < 40
+    )
+    reviews = [
+        # a test-split product: neither the review nor any crop of it may enter
+        {"text": "테스트 상품이에요. 아직 안 써봤어요. 배송은 빨라요.", "product_id": test_product},
+        # one sentence of this review is a labelled test text: that crop is left out
+        {"text": f"포장이 꼼꼼했어요. {test_text}. 다음에 또 살게요.", "product_id": "oy-new-a"},
+        {"text": "촉촉해요. 순해요. 향이 좋아요. 재구매할게요.", "product_id": "oy-new-b"},
+        {"text": "한 문장뿐인 리뷰예요", "product_id": "oy-new-c"},
+    ]
+    path = tmp_path / "pool.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in reviews) + "\n", encoding="utf-8")
+
+    plain, _ = semisupervised.build_pool(str(path), unused_set)
+    rows, info = semisupervised.build_pool(str(path), unused_set, crops=20)
+
+    assert rows[: len(plain)] == plain and info["reviews"] == len(plain) == 3
+    crops = rows[len(plain) :]
+    assert info["crops"] == len(crops) > 0 and info["size"] == len(rows)
+    assert not any(r["product_id"] == test_product for r in rows)
+    # the splitter ends the crop with a full stop: the labelled text still keeps it out
+    assert semisupervised.leak_key(test_text) in {semisupervised.leak_key(r["text"]) for r in crop_candidates(plain)}
+    assert not any(semisupervised.leak_key(r["text"]) == semisupervised.leak_key(test_text) for r in rows)
+    labelled = {semisupervised.leak_key(t) for t in unused_set.texts}
+    assert not any(semisupervised.leak_key(r["text"]) in labelled for r in crops)
+    by_product = {r["product_id"]: r["text"] for r in plain}
+    for crop in crops:
+        whole = by_product[crop["product_id"]]
+        assert crop["product_id"] != "oy-new-c", "a one-sentence review has no crop"
+        assert norm_space(crop["text"]) != norm_space(whole)
+        assert all(part in whole for part in crop["text"].split(" "))
+    # 4 sentences make 9 strict runs (4 + 3 + 2); 20 asked for, so each run once
+    assert sum(r["product_id"] == "oy-new-b" for r in crops) == 9
+    assert len({semisupervised.leak_key(r["text"]) for r in rows}) == len(rows)
+
+
+def test_the_pool_compares_texts_with_the_labelled_ones_whatever_their_punctuation(tmp_path, unused_set):
+    train = [i for i, s in enumerate(unused_set.splits) if s == "train"]
+    text = unused_set.texts[train[0]]
+    variants = [text + "!!", text.upper() + " .", "~" + text.replace(" ", "  ")]
+    path = tmp_path / "pool.jsonl"
+    rows = [{"text": v, "product_id": "oy-new"} for v in variants] + [
+        {"text": "새로운 리뷰예요", "product_id": "oy-new"}
+    ]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    kept, info = semisupervised.build_pool(str(path), unused_set)
+    assert [r["text"] for r in kept] == ["새로운 리뷰예요"]
+    assert info["dropped"]["labelled_text"] == 3
+
+
 def test_a_pool_with_nothing_left_is_a_clear_error(tmp_path, unused_set):
     path = tmp_path / "pool.jsonl"
     path.write_text(json.dumps({"text": unused_set.texts[0]}, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -85,6 +143,7 @@ def semi_supervised_run(tmp_path_factory, tiny_classifier_dir, unused_set):
     work = tmp_path_factory.mktemp("semi")
     path, _ = pool_file(work / "pool.jsonl", unused_set)
     out = io.StringIO()
+    # A tiny run's flags, as in tests/test_model_loop.py: the same shape, each test its own values.
     call_command(
         "finetune_classifier",
         "unused",

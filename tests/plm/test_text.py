@@ -73,6 +73,7 @@ def test_laughs_become_one_token(line, expected):
     assert norm(line) == expected
 
 
+# One assert a case, as in the tests above: the input and the expected text are the data.
 def test_laugh_false_friends():
     assert norm("하루 종일 촉촉해요") == "하루 종일 촉촉해요"
     assert norm("호호바 오일이 들어있어요") == "호호바 오일이 들어있어요"

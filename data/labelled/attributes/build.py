@@ -251,6 +251,7 @@ def cmd_verify(_args) -> None:
     print(f"all {len(rows)} rows match their source review, their product's split and the taxonomy")
 
 
+# Shaped as data/labelled/unused/build.py's main: two standalone scripts, each with its own subcommands.
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)

@@ -239,6 +239,20 @@ def read_candidates() -> list[dict]:
         return [json.loads(line) for line in fh]
 
 
+def write_jsonl(path: Path, rows: list[dict], mode: str = "w") -> None:
+    """Write (or with mode "a", append) rows as JSON lines."""
+    with path.open(mode, encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def add_candidates(rows: list[dict], mode: str, what: str) -> None:
+    """Write or append candidates to candidates.jsonl and say how many, by the route that chose them."""
+    write_jsonl(CANDIDATES, rows, mode)
+    print(f"{len(rows)} {what} -> {CANDIDATES}")
+    print(Counter(r["selected_by"] for r in rows).most_common())
+
+
 def read_labels() -> dict[str, str]:
     labels: dict[str, str] = {}
     if LABELS.exists():
@@ -253,12 +267,7 @@ def read_labels() -> dict[str, str]:
 
 
 def cmd_select(_args) -> None:
-    chosen = select()
-    with CANDIDATES.open("w", encoding="utf-8") as fh:
-        for r in chosen:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(f"{len(chosen)} candidates -> {CANDIDATES}")
-    print(Counter(r["selected_by"] for r in chosen).most_common())
+    add_candidates(select(), "w", "candidates")
 
 
 def cmd_select_more(args) -> None:
@@ -270,12 +279,7 @@ def cmd_select_more(args) -> None:
         raise SystemExit("round 3 needs --model DIR (the ELECTRA student trained on round 2's labels)")
     with OUTPUT.open(encoding="utf-8") as fh:
         labelled = [json.loads(line) for line in fh]
-    more = select_more(labelled, candidates, args.round, args.model)
-    with CANDIDATES.open("a", encoding="utf-8") as fh:
-        for r in more:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(f"{len(more)} more candidates -> {CANDIDATES}")
-    print(Counter(r["selected_by"] for r in more).most_common())
+    add_candidates(select_more(labelled, candidates, args.round, args.model), "a", "more candidates")
 
 
 def cmd_show(args) -> None:
@@ -428,9 +432,7 @@ def build_rows() -> list[dict]:
 
 def cmd_merge(_args) -> None:
     rows = build_rows()
-    with OUTPUT.open("w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    write_jsonl(OUTPUT, rows)
     table = Counter((r["split"], r["label"]) for r in rows)
     print(f"{len(rows)} rows -> {OUTPUT}")
     for s in ("train", "validation", "test"):
@@ -471,9 +473,7 @@ def cmd_relink(_args) -> None:
             line = f"{moved.get(ref, ref)}\t{label}"
         lines.append(line)
     LABELS.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with CANDIDATES.open("w", encoding="utf-8") as fh:
-        for c in candidates:
-            fh.write(json.dumps(c, ensure_ascii=False) + "\n")
+    write_jsonl(CANDIDATES, candidates)
     print(f"{len(moved)} references moved; {len(candidates)} candidates")
 
 

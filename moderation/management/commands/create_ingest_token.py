@@ -18,6 +18,7 @@ class Command(BaseCommand):
         "--rotate replaces an existing token."
     )
 
+    # help and add_arguments have the shape every command has; the options are this command's own.
     def add_arguments(self, parser):
         parser.add_argument("name", help="a user name for the client app, e.g. hwahae-app")
         parser.add_argument(

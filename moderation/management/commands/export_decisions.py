@@ -14,6 +14,7 @@ class Command(BaseCommand):
         "split by product. Feed it to `finetune_classifier unused --data FILE`."
     )
 
+    # help and add_arguments have the shape every command has; the options are this command's own.
     def add_arguments(self, parser):
         parser.add_argument("--check", default="unused", help="check code (default: unused)")
         parser.add_argument("--output", default="-", help="JSONL file to write (default: standard output)")

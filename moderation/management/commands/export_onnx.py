@@ -15,6 +15,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("classifier_id", type=int)
+        # register_classifier's --data has this shape too: there the set gates registration, here it verifies the model.
         parser.add_argument(
             "--data",
             help="labelled set (labelled-set JSONL) whose test split verifies the int8 model "

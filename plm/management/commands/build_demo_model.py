@@ -182,6 +182,7 @@ class Command(BaseCommand):
         )
         stage("port to HuggingFace", "port_checkpoint", str(work / "electra"), "--output", str(work / "pretrained"))
         model_dir = work / "unused-classifier"
+        # Each stage is its own command line: its flag and value pairs repeat the shape of the others, not their logic.
         stage(
             "fine-tuning",
             "finetune_classifier",

@@ -10,6 +10,7 @@ class Command(BaseCommand):
         "directory holding tokenizer.json. Shards are named pretrain_data.tfrecord-{i}-of-{n}."
     )
 
+    # help and add_arguments have the shape every command and script has; the options are this command's own.
     def add_arguments(self, parser):
         parser.add_argument("corpus", nargs="+", help="corpus files, directories (every *.txt inside) or glob patterns")
         parser.add_argument("--tokenizer", required=True, help="tokenizer directory (tokenizer.json, cased)")

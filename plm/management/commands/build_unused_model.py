@@ -45,6 +45,7 @@ class Command(BaseCommand):
         "set: vocabulary, semi-supervised rounds from random weights, best round copied to --output."
     )
 
+    # help and add_arguments have the shape every command has; the options are this command's own.
     def add_arguments(self, parser):
         parser.add_argument("--output", default=str(Path(settings.BASE_DIR) / "models" / "unused-electra"))
         parser.add_argument("--workdir", default=str(Path(settings.VAR_DIR) / "unused-model"))
@@ -69,6 +70,13 @@ class Command(BaseCommand):
             help="what the model reads (default: Kiwi morphemes)",
         )
         parser.add_argument("--epochs", type=int, default=3)
+        parser.add_argument(
+            "--sentence-crops",
+            type=int,
+            default=0,
+            metavar="N",
+            help="sentence crops per pooled review for the teacher to label too (finetune_classifier --sentence-crops)",
+        )
         parser.add_argument("--learning-rate", type=float, default=3e-4)
         parser.add_argument("--unlabelled-weight", type=float, default=0.5)
         parser.add_argument("--max-length", type=int, default=128)
@@ -112,6 +120,7 @@ class Command(BaseCommand):
         for number in range(1, options["rounds"] + 1):
             out = work / f"round-{number}"
             self.stdout.write(f"round {number}: teacher {teacher}")
+            # Flag and value pairs, the shape of build_demo_model's stages; the recipe is this command's own.
             call_command(
                 "finetune_classifier",
                 "unused",
@@ -131,6 +140,8 @@ class Command(BaseCommand):
                 teacher,
                 "--unlabelled-weight",
                 str(options["unlabelled_weight"]),
+                "--sentence-crops",
+                str(options["sentence_crops"]),
                 "--epochs",
                 str(options["epochs"]),
                 "--patience",

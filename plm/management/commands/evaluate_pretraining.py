@@ -14,6 +14,7 @@ class Command(BaseCommand):
         "base rate) and the generator's masked-LM accuracy and loss. Prints a table and writes JSON."
     )
 
+    # help and add_arguments have the shape every command has; the options are this command's own.
     def add_arguments(self, parser):
         parser.add_argument("run", help="pretrain_plm's output directory")
         parser.add_argument(

@@ -44,6 +44,7 @@ class Command(BaseCommand):
         "register_classifier with metrics.json, predictions.jsonl and a model card."
     )
 
+    # help and add_arguments have the shape every command has; the options are this command's own.
     def add_arguments(self, parser):
         parser.add_argument("task", choices=["unused", "goodbad", "category", "nsmc", "file", "attributes"])
         parser.add_argument(
@@ -77,6 +78,14 @@ class Command(BaseCommand):
             "split), a classifier directory, or several comma-separated (their mean)",
         )
         parser.add_argument("--max-unlabelled", type=int, help="use at most this many unlabelled reviews")
+        parser.add_argument(
+            "--sentence-crops",
+            type=int,
+            default=0,
+            metavar="N",
+            help="with --unlabelled: add up to N crops (runs of sentences) of each pooled review for the "
+            "teacher to score too (default 0)",
+        )
         parser.add_argument(
             "--unlabelled-weight",
             type=float,
@@ -161,6 +170,7 @@ class Command(BaseCommand):
         if options["task"] == "attributes":
             return self.attributes(options)
 
+        # The call evaluate_classifier makes too: both commands read a labelled set from the same options.
         try:
             data = datasets.load_task(
                 options["task"],
@@ -190,7 +200,11 @@ class Command(BaseCommand):
             unlabelled = None
             if options["unlabelled"]:
                 pool, info = semisupervised.build_pool(
-                    options["unlabelled"], full, options["max_unlabelled"], seed=options["seed"]
+                    options["unlabelled"],
+                    full,
+                    options["max_unlabelled"],
+                    seed=options["seed"],
+                    crops=options["sentence_crops"],
                 )
                 self.stdout.write(
                     f"unlabelled pool {info['source']}: {info['size']} reviews (read {info['read']}; "

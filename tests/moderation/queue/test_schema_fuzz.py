@@ -52,7 +52,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 SEED = os.environ.get("HWADMIN_FUZZ_SEED")
 
 # Generated cases per operation and role: (valid data, invalid data). Each role's total is
-# above MIN_REQUESTS; the operations a role may not use still check their 401/403 answers.
+# above MIN_REQUESTS; the operations a role may not use still check their 401/403 answers. A table:
+# the roles' rows share their shape, not logic.
 PLAN = {
     "reviewer": {
         "GET /api/v1/queue": (340, 170),

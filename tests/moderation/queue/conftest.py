@@ -70,6 +70,7 @@ def make_review(check, classifier):
     return make
 
 
+# User fixtures of tests/conftest.py's shape: one make_user call each, with the names these tests use.
 @pytest.fixture
 def other_reviewer(db):
     return make_user("seojun", "reviewers")
