@@ -1,4 +1,6 @@
-"""The production set under load: many API clients ingesting while reviewers page the queue.
+"""Over 500 lines: one script boots the production set, drives clients and reviewers, then audits the database.
+
+The production set under load: many API clients ingesting while reviewers page the queue.
 
     .venv/bin/python benchmarks/load.py [--clients 32] [--batch 100] [--seconds 60] [--json FILE]
     .venv/bin/python benchmarks/load.py --url http://host:8000 --database-url postgres://... (a running set)

@@ -1,4 +1,6 @@
-"""The attribute model: a multi-label ELECTRA sentence classifier over the attribute taxonomy.
+"""Over 500 lines: the task's training, thresholds, three-way comparison and topic check read one taxonomy and one split.
+
+The attribute model: a multi-label ELECTRA sentence classifier over the attribute taxonomy.
 
 `manage.py finetune_classifier attributes` trains it (`train`); the service loads it with
 `load(directory).tag(sentences)`. Beside `plm.finetune` (which it reuses: model loading,

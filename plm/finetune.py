@@ -1,4 +1,6 @@
-"""Fine-tune an ELECTRA (any local HuggingFace model directory) into a sequence classifier.
+"""Over 500 lines: the loop, its evaluation, the baselines beside it, calibration and the model card are one run's parts.
+
+Fine-tune an ELECTRA (any local HuggingFace model directory) into a sequence classifier.
 
 A plain PyTorch loop, small enough to read in one go: AdamW with linear warm-up
 and decay, batches padded to their longest text, evaluation on the validation

@@ -1,4 +1,6 @@
-"""Build the hand-labelled unused-review (미사용 리뷰) set.
+"""Over 500 lines: one script per labelled set, its subcommands (select, merge, verify, relink) sharing their readers.
+
+Build the hand-labelled unused-review (미사용 리뷰) set.
 
 Subcommands (run from the repository root with the project's Python):
 
