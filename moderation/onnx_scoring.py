@@ -350,12 +350,13 @@ def export_int8(model, directory, fuse=True):
     wrapper = Logits(model).eval()  # in eval mode: the exporter restores the wrapper's mode on the model after
     fusable = fuse and fusion_shape(model.config) is not None
     attention = getattr(model.config, "_attn_implementation", None)
+    # the optimizer recognises eager attention's graph (the same arithmetic as SDPA's): export with it
+    switch = fusable and attention not in (None, "eager")
     with tempfile.TemporaryDirectory(prefix=".onnx-export-", dir=directory) as tmp:
         fp32, int8 = Path(tmp) / "model.onnx", Path(tmp) / INT8_FILENAME
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")  # the tracer's notes on Python conditionals, the exporter's notices
-            if fusable and attention and attention != "eager":
-                # the optimizer below recognises eager attention's graph (the same arithmetic as SDPA's)
+            if switch:
                 model.set_attn_implementation("eager")
             try:
                 torch.onnx.export(
@@ -370,7 +371,7 @@ def export_int8(model, directory, fuse=True):
                     do_constant_folding=True,
                 )
             finally:
-                if fusable and attention and attention != "eager":
+                if switch:
                     model.set_attn_implementation(attention)
         source = fuse_transformer(fp32, model.config) if fusable else fp32
         quiet = _QuietQuantizer()
