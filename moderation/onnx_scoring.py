@@ -33,7 +33,7 @@ from django.conf import settings
 
 from plm import calibration, morphemes
 
-from .scoring import POSITIVE_LABEL, ModelLoadError
+from .scoring import POSITIVE_LABEL, ModelLoadError, companion_margins
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,9 @@ class OnnxClassifier:
 
     runtime = "onnx"
 
-    def __init__(self, path, session, tokenizer, pad_id, max_length, calibration_fit, preprocess):
+    def __init__(self, path, session, tokenizer, pad_id, max_length, calibration_fit, preprocess, companion=None):
         self.path = str(path)
+        self.companion = companion
         self.session = session
         self.tokenizer = tokenizer
         self.pad_id = pad_id
@@ -108,7 +109,8 @@ class OnnxClassifier:
             return []
         fitted = self.calibration if calibrated else None
         batch_size = batch_size or settings.HWADMIN["SCORE_BATCH_SIZE"]
-        texts = morphemes.preprocess(self.preprocess, texts)
+        raw_texts, texts = texts, morphemes.preprocess(self.preprocess, texts)
+        companion = companion_margins(self, fitted, raw_texts, texts)
         ids, type_ids = self.encode(texts, max_length)
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         probabilities = [0.0] * len(texts)
@@ -117,7 +119,7 @@ class OnnxClassifier:
             logits = self.logits([ids[i] for i in indices], [type_ids[i] for i in indices]).astype("float64")
             margins = (logits[:, POSITIVE_LABEL] - logits[:, 1 - POSITIVE_LABEL]).tolist()
             for i, d in zip(indices, margins):
-                probabilities[i] = calibration.apply(fitted, d)
+                probabilities[i] = calibration.apply(fitted, d, companion[i] if companion else None)
         return probabilities
 
 
@@ -207,6 +209,7 @@ def load_onnx(path, max_length=None):
         )
     try:
         fitted = calibration.load(directory)
+        companion = calibration.load_companion(directory, fitted)
         preprocess = morphemes.check(config.get(morphemes.CONFIG_KEY))
     except calibration.CalibrationError as exc:
         raise ModelLoadError(str(exc)) from None
@@ -215,7 +218,14 @@ def load_onnx(path, max_length=None):
     if max_length is None:
         max_length = min(settings.HWADMIN["MAX_SEQ_LENGTH"], config.get("max_position_embeddings") or 512)
     return OnnxClassifier(
-        directory, session, tokenizer, pad_token_id(directory, tokenizer, config), max_length, fitted, preprocess
+        directory,
+        session,
+        tokenizer,
+        pad_token_id(directory, tokenizer, config),
+        max_length,
+        fitted,
+        preprocess,
+        companion,
     )
 
 

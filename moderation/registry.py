@@ -209,6 +209,7 @@ MODEL_FILES = {
     "vocab.json",
     "merges.txt",
     "calibration.json",
+    "companion.json",
     "metrics.json",
     "model.safetensors.index.json",
 }

@@ -171,6 +171,8 @@ def load_model_dir(path: str | PathLike[str]) -> tuple[PreTrainedModel, PreTrain
     try:
         # the calibration fitted on validation (calibration.json), applied to every score
         model.calibration = calibration.load(directory)
+        # the companion regression a stacking calibration adds (companion.json), or None
+        model.companion = calibration.load_companion(directory, model.calibration)
         # what the model reads: the raw text, or its Kiwi morphemes (config.json's hwadmin_preprocess)
         model.preprocess = morphemes.check(getattr(model.config, morphemes.CONFIG_KEY, None))
     except (calibration.CalibrationError, morphemes.PreprocessError) as exc:
@@ -221,7 +223,8 @@ def predict_proba(
     if not texts:
         return []
     batch_size = batch_size or settings.HWADMIN["SCORE_BATCH_SIZE"]
-    texts = morphemes.preprocess(getattr(model, "preprocess", None), texts)
+    raw_texts, texts = texts, morphemes.preprocess(getattr(model, "preprocess", None), texts)
+    companion = companion_margins(model, fitted, raw_texts, texts)
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     probabilities = [0.0] * len(texts)
@@ -233,8 +236,17 @@ def predict_proba(
             logits = logits.float()
             margins = (logits[:, POSITIVE_LABEL] - logits[:, 1 - POSITIVE_LABEL]).tolist()
             for i, d in zip(indices, margins):
-                probabilities[i] = calibration.apply(fitted, d)
+                probabilities[i] = calibration.apply(fitted, d, companion[i] if companion else None)
     return probabilities
+
+
+def companion_margins(model, fitted, raw_texts, read_texts):
+    """The companion regression's margins for the texts when the calibration stacks one (both
+    runtimes), else None; reuses the morphemes already split for the model."""
+    companion = getattr(model, "companion", None)
+    if not fitted or companion is None:
+        return None
+    return companion.margins(raw_texts, read_texts, getattr(model, "preprocess", None))
 
 
 def score_reviews(review_ids: Collection[int], check_code: str | None = None) -> int:

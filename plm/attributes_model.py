@@ -45,12 +45,16 @@ GRID = [round(0.05 * i, 2) for i in range(1, 20)]
 PROBLEM_TYPE = "multi_label_classification"
 # oliveyoung_cream_reviews' label column: 0 보습, 1 진정, 2 사용감, 3 자극, 4 기타
 TOPICS = {"0": "보습", "1": "진정", "2": "사용감", "3": "자극", "4": "기타"}
+# Which tags speak for which topic: an attribute, or one polarity of it. A gentle product ("순해요",
+# "자극 없어요", "트러블 없이") is the 진정 topic's subject (sensitive skin, soothing); stinging or
+# breaking out is 자극's.
 TOPIC_ATTRIBUTES = {
     "보습": ("moisture",),
-    "진정": ("soothing",),
-    "자극": ("irritation",),
+    "진정": ("soothing", "irritation:pos", "breakouts:pos"),
+    "자극": ("irritation:neg", "breakouts:neg"),
     "사용감": ("absorption", "stickiness", "oiliness", "spreadability", "lightness"),
 }
+TOPIC_TIES = ("보습", "진정", "자극", "사용감")
 
 
 class AttributeModelError(Exception):
@@ -603,21 +607,76 @@ def load_topic_reviews(data_dir=None):
     return out
 
 
+def _tag_topic(attribute, value):
+    """The topic one sentence tag speaks for, or None."""
+    polarity = value[0] if isinstance(value, (tuple, list)) else value
+    for topic, keys in TOPIC_ATTRIBUTES.items():
+        if attribute in keys or f"{attribute}:{polarity}" in keys:
+            return topic
+    return None
+
+
 def review_topic(sentence_tags):
-    """The topic of a review from its sentences' {attribute: (value, p)}: the topic whose attributes
-    have the largest summed probability (a phrase tagger's 1.0 each: the most mentions); ties go to
-    the earliest mention; None when no mapped attribute is mentioned."""
-    score, first = Counter(), {}
-    of = {a: topic for topic, ids in TOPIC_ATTRIBUTES.items() for a in ids}
-    for position, tags in enumerate(sentence_tags):
+    """The topic of a review from its sentences' {attribute: value or (value, p)}: the topic named by
+    the most sentences (each sentence counts a topic once, with its strongest probability; a phrase
+    tagger's 1.0: so 사용감's five attributes do not outvote one 보습 sentence); a tie goes to the effect
+    (보습, 진정, 자극, in that order) before the feel (사용감), as a review's topic is the effect it
+    reports and texture remarks ride along; None when no sentence speaks for a topic."""
+    score = Counter()
+    for tags in sentence_tags:
+        strongest = {}
         for attribute, value in tags.items():
-            if attribute in of:
+            topic = _tag_topic(attribute, value)
+            if topic is not None:
                 p = value[1] if isinstance(value, (tuple, list)) else 1.0
-                score[of[attribute]] += p
-                first.setdefault(of[attribute], position)
+                strongest[topic] = max(strongest.get(topic, 0.0), p)
+        for topic, p in strongest.items():
+            score[topic] += p
     if not score:
         return None
-    return max(score, key=lambda t: (score[t], -first[t]))
+    return max(score, key=lambda t: (score[t], -TOPIC_TIES.index(t)))
+
+
+def tag_features(sentence_tags, layout):
+    """A review as log(1 + count) of each `<attribute>:<value>` over its sentences, and its sentence
+    count: what the learned aggregation of the topic check reads."""
+    import numpy as np
+
+    index = {key: i for i, key in enumerate(layout)}
+    x = np.zeros(len(layout) + 1)
+    for tags in sentence_tags:
+        for attribute, value in tags.items():
+            key = f"{attribute}:{value[0] if isinstance(value, (tuple, list)) else value}"
+            if key in index:
+                x[index[key]] += 1
+    x[-1] = len(sentence_tags)
+    return np.log1p(x)
+
+
+def learned_topic_agreement(layout, tags, reviews):
+    """How much topic the tags carry, beyond the fixed mapping: a multinomial logistic regression
+    from `tag_features` to the topic, fitted on the reviews of train-split products and scored on
+    the others, beside the majority topic's share there."""
+    from sklearn.linear_model import LogisticRegression
+
+    train = [r["split"] == "train" for r in reviews]
+    x = [tag_features(t, layout) for t in tags]
+    fit_x = [v for v, keep in zip(x, train) if keep]
+    fit_y = [r["topic"] for r, keep in zip(reviews, train) if keep]
+    held = [(v, r["topic"]) for v, r, keep in zip(x, reviews, train) if not keep]
+    if len(set(fit_y)) < 2 or not held:
+        return None
+    model = LogisticRegression(C=1.0, max_iter=3000).fit(fit_x, fit_y)
+    predicted = model.predict([v for v, _ in held])
+    truth = [t for _, t in held]
+    majority = Counter(fit_y).most_common(1)[0][0]
+    return {
+        "fitted_on": len(fit_y),
+        "reviews": len(held),
+        "agreement": float(sum(p == t for p, t in zip(predicted, truth)) / len(held)),
+        "majority_topic": majority,
+        "majority_share": truth.count(majority) / len(held),
+    }
 
 
 def topic_check(tagger, taxonomy, reviews, log=print):
@@ -655,6 +714,14 @@ def topic_check(tagger, taxonomy, reviews, log=print):
                 "agreement_where_mapped": agree / covered if covered else None,
                 "confusion": dict(confusion.most_common()),
             }
+    layout = label_layout(taxonomy)
+    result["learned"] = {}
+    for name, flat_tags in tags.items():
+        per_review, position = [], 0
+        for ss in sentences:
+            per_review.append(flat_tags[position : position + len(ss)])
+            position += len(ss)
+        result["learned"][name] = learned_topic_agreement(layout, per_review, reviews)
     for subset in ("held_out_products", "all"):
         log(
             f"topic check ({subset}, topic not 기타): "
@@ -665,6 +732,14 @@ def topic_check(tagger, taxonomy, reviews, log=print):
                 if v["reviews"]
             )
         )
+    log(
+        "topic check, aggregation learned on train-split products (held-out products): "
+        + ", ".join(
+            f"{NAMES.get(k, k)} {v['agreement']:.3f} of {v['reviews']} (majority topic {v['majority_share']:.3f})"
+            for k, v in result["learned"].items()
+            if v
+        )
+    )
     return result
 
 

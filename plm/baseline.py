@@ -83,3 +83,104 @@ def fit_baseline(texts, labels, features="char"):
 def describe(features="char"):
     name, p = (BASELINE_NAME, BASELINE_PARAMS) if features == "char" else (MORPH_NAME, MORPH_PARAMS)
     return {"name": name, **{k: list(v) if isinstance(v, tuple) else v for k, v in p.items()}}
+
+
+# --- the companion: a fitted regression saved beside a model, scored without scikit-learn ----------
+
+COMPANION_FILE = "companion.json"
+
+
+class CompanionError(Exception):
+    """A companion.json that cannot be written or read."""
+
+
+def save_companion(baseline, directory, features="morph"):
+    """Write the fitted word n-gram regression to DIRECTORY/companion.json: its vocabulary, idf
+    weights, coefficients and intercept as plain JSON (no pickle), read back by `load_companion`."""
+    import json
+    from pathlib import Path
+
+    vectorizer, regression = baseline.pipeline[0], baseline.pipeline[-1]
+    if vectorizer.analyzer != "word":
+        raise CompanionError("only a word n-gram regression (the morpheme one) can be saved as a companion")
+    terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
+    payload = {
+        **describe(features),
+        "lowercase": bool(vectorizer.lowercase),
+        "norm": vectorizer.norm,
+        "terms": terms,
+        "idf": [float(v) for v in vectorizer.idf_],
+        "coef": [float(v) for v in regression.coef_[0]],
+        "intercept": float(regression.intercept_[0]),
+    }
+    path = Path(directory) / COMPANION_FILE
+    path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+class Companion:
+    """A saved word n-gram TF-IDF + logistic regression: `margins(texts)` is its decision function
+    (the log-odds scikit-learn's pipeline gives), computed with plain Python and numpy."""
+
+    def __init__(self, payload, source="companion.json"):
+        try:
+            self.name = str(payload.get("name", "companion"))
+            self.preprocess = payload.get("preprocess") or None
+            low, high = (int(n) for n in payload["ngram_range"])
+            self.ngram_range = (low, high)
+            self.sublinear = bool(payload["sublinear_tf"])
+            self.lowercase = bool(payload.get("lowercase", True))
+            self.index = {term: i for i, term in enumerate(payload["terms"])}
+            self.weights = [float(i) * float(c) for i, c in zip(payload["idf"], payload["coef"])]
+            self.idf = [float(v) for v in payload["idf"]]
+            self.intercept = float(payload["intercept"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CompanionError(f"{source}: not a companion regression ({type(exc).__name__}: {exc})") from None
+        if not (len(self.index) == len(self.idf) == len(self.weights)) or low < 1 or high < low:
+            raise CompanionError(f"{source}: terms, idf and coef must have one entry per term")
+        if payload.get("norm") not in (None, "l2"):
+            raise CompanionError(f"{source}: norm {payload.get('norm')!r}; only l2 is supported")
+        self.normalise = payload.get("norm") == "l2"
+
+    def margin(self, text):
+        import math
+
+        tokens = (text.lower() if self.lowercase else text).split()
+        counts = {}
+        low, high = self.ngram_range
+        for n in range(low, high + 1):
+            for start in range(len(tokens) - n + 1):
+                i = self.index.get(" ".join(tokens[start : start + n]))
+                if i is not None:
+                    counts[i] = counts.get(i, 0) + 1
+        if not counts:
+            return self.intercept
+        tf = {i: (1.0 + math.log(c)) if self.sublinear else float(c) for i, c in counts.items()}
+        norm = math.sqrt(sum((v * self.idf[i]) ** 2 for i, v in tf.items())) if self.normalise else 1.0
+        return self.intercept + sum(v * self.weights[i] for i, v in tf.items()) / (norm or 1.0)
+
+    def margins(self, texts, read=None, read_as=None):
+        """The decision function for each text. `read` may hold the texts already preprocessed as
+        `read_as` (what the main model reads), reused when the companion reads the same."""
+        from .morphemes import preprocess
+
+        if read is None or read_as != self.preprocess:
+            read = preprocess(self.preprocess, list(texts))
+        return [self.margin(t) for t in read]
+
+
+def load_companion(directory):
+    """The directory's companion regression, or None when it has none."""
+    import json
+    from pathlib import Path
+
+    path = Path(directory) / COMPANION_FILE
+    if not path.exists():
+        return None
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CompanionError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(payload, dict):
+        raise CompanionError(f"{path}: must hold a JSON object")
+    return Companion(payload, source=str(path))

@@ -49,6 +49,7 @@ class FinetuneConfig:
     unlabelled_weight: float = 1.0  # weight of a soft-target (teacher-scored) example against a hand label
     calibration: str = "platt"  # fitted on validation for binary tasks; "" = none
     preprocess: str = ""  # "kiwi-morphemes": the model reads Kiwi morphemes (plm.morphemes), saved in config.json
+    companion: str = ""  # "morph-baseline": stack the morpheme regression into the calibration (companion.json)
 
 
 class FinetuneError(Exception):
@@ -432,6 +433,10 @@ def finetune(
     binary = len(data.label_names) == 2
     if unlabelled is not None and not binary:
         raise FinetuneError("semi-supervised training (unlabelled reviews with a teacher) needs a 2-label task")
+    if config.companion and (not binary or not config.calibration or config.companion != "morph-baseline"):
+        raise FinetuneError(
+            f"companion {config.companion!r}: only morph-baseline, on a 2-label task with platt calibration"
+        )
     metric = pick_metric(config, data.label_names)
     set_seed(config.seed)
     tokenizer, model = load_model(model_dir, data.label_names, config.init)
@@ -534,11 +539,21 @@ def finetune(
             desc=f"{split} predictions",
         )
         seconds[split] = time.perf_counter() - started
-    fitted, compared, calibrated, comparison = None, {}, {}, {}
+    fitted, compared, calibrated, comparison, companion = None, {}, {}, {}, {}
+    if config.companion:
+        # the morpheme regression fitted on the train split, saved and read back as the workers will
+        from .baseline import fit_baseline, load_companion, save_companion
+
+        save_companion(fit_baseline(train_texts, train_labels, "morph"), output)
+        saved = load_companion(output)
+        companion = {split: saved.margins(texts) for split, texts, _, _ in splits}
     if binary:
         if config.calibration and len(set(val_labels)) == 2:
             fitted = calibration_map.fit(
-                [calibration_map.margin(row[1]) for row in raw["validation"]], val_labels, config.calibration
+                [calibration_map.margin(row[1]) for row in raw["validation"]],
+                val_labels,
+                config.calibration,
+                companion=companion.get("validation"),
             )
             fitted["fitted_on"] = f"validation ({len(val_labels)} examples, {sum(val_labels)} positive)"
             calibration_map.save(output, fitted)
@@ -549,7 +564,12 @@ def finetune(
         results[split]["examples_per_second"] = len(texts) / seconds[split]
         if binary:
             positive = [row[1] for row in raw[split]]
-            calibrated[split] = calibration_map.apply_probabilities(fitted, positive)
+            calibrated[split] = calibration_map.apply_probabilities(fitted, positive, companion.get(split))
+            if companion:  # the stack ranks differently: its figures are the model's, the network's kept beside
+                alone = results[split]
+                results[split] = classification_metrics(labels, [[1.0 - p, p] for p in calibrated[split]])
+                results[split]["examples_per_second"] = alone.pop("examples_per_second")
+                results[split]["network_alone"] = alone
             both = len(set(labels)) == 2
             results[split]["ece_uncalibrated"] = expected_calibration_error(labels, positive) if both else None
             results[split]["ece"] = expected_calibration_error(labels, calibrated[split]) if both else None
@@ -571,6 +591,8 @@ def finetune(
             }
             if binary:
                 entry["calibrated"] = calibrated[split][position]
+                if companion:
+                    entry["companion_margin"] = companion[split][position]
                 for name in COMPARED:
                     entry[name] = compared[split][name][position]
             predictions.append(entry)
@@ -606,6 +628,9 @@ def finetune(
         **results,
         **comparison,
         "calibration": fitted,
+        "companion": {**describe("morph"), "file": "companion.json", "trained_on": "train split"}
+        if companion
+        else None,
         "semi_supervised": unlabelled[2] if unlabelled is not None else None,
         "train_examples_per_second": seen / train_seconds if train_seconds else 0.0,
         "history": history,
@@ -632,6 +657,7 @@ def comparison_table(metrics: Mapping[str, Any], split: str = "test") -> str:
     ]
     for name, row in (
         ("model", model),
+        ("network alone", model.get("network_alone") or {}),  # with a companion stacked in the model
         ("baseline", metrics.get("baseline", {}).get(split, {})),
         ("morpheme LR", metrics.get("morph_baseline", {}).get(split, {})),
         ("keyword rule", metrics.get("keyword_rule", {}).get(split, {})),

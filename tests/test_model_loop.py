@@ -98,22 +98,7 @@ def test_the_loop_from_decisions_to_a_new_active_classifier(
     rows = read_jsonl(decisions)
     assert len(rows) == REVIEWS and sum(row["label"] == "unused" for row in rows) == len(blinded)
     v2_dir = tmp_path / "unused-v2"
-    call_command(
-        "finetune_classifier",
-        "unused",
-        "--data",
-        str(decisions),
-        "--model",
-        str(tiny_classifier_dir),
-        "--output",
-        str(v2_dir),
-        "--epochs",
-        "1",
-        "--max-length",
-        "48",
-        "--threads",
-        "1",
-    )
+    tiny.finetune_unused(tiny_classifier_dir, v2_dir, "--data", str(decisions))
     metrics = json.loads((v2_dir / "metrics.json").read_text())
     assert metrics["label_names"] == ["used", "unused"]
     assert metrics["examples"]["train"] + metrics["examples"]["validation"] + metrics["examples"]["test"] == REVIEWS

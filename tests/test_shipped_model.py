@@ -38,7 +38,15 @@ def score(shipped, texts):
 def test_the_shipped_directory_is_complete_and_small():
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "calibration.json", "metrics.json", "README.md"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "calibration.json",
+        "companion.json",
+        "metrics.json",
+        "README.md",
+    ):
         assert (SHIPPED / name).is_file(), name
     assert sum(f.stat().st_size for f in SHIPPED.iterdir()) <= 30 * 1024 * 1024
     model = AutoModelForSequenceClassification.from_pretrained(str(SHIPPED))
@@ -57,6 +65,8 @@ def test_its_scores_on_the_sample_reviews_spread(shipped):
 
 @pytest.mark.django_db
 def test_it_ranks_the_labelled_test_split_above_the_keyword_rule_and_as_its_card_says(shipped):
+    from moderation import scoring
+
     data = datasets.load_unused()
     texts, labels, _ = data.split("test")
     scores = score(shipped, texts)
@@ -66,6 +76,17 @@ def test_it_ranks_the_labelled_test_split_above_the_keyword_rule_and_as_its_card
     metrics = json.loads((SHIPPED / "metrics.json").read_text())
     assert metrics["test"]["auroc"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-4)
     assert metrics["test"]["average_precision"] == pytest.approx(average_precision_score(labels, scores), abs=1e-4)
+    # the network alone, without its companion, as the card reports it
+    model, tokenizer, max_length = shipped
+    alone = scoring.predict_proba(model, tokenizer, texts, max_length, calibrated=False)
+    assert metrics["test"]["network_alone"]["auroc"] == pytest.approx(roc_auc_score(labels, alone), abs=1e-4)
+    # the goal it was shipped for: AUROC of at least 0.96, and AP 0.02 above the baseline's on the same rows
+    from plm.baseline import fit_baseline
+
+    train_texts, train_labels, _ = data.split("train")
+    baseline = fit_baseline(train_texts, train_labels).scores(texts)
+    assert roc_auc_score(labels, scores) >= 0.96
+    assert average_precision_score(labels, scores) >= average_precision_score(labels, baseline) + 0.02
 
 
 @pytest.mark.django_db

@@ -67,3 +67,26 @@ def make_classifier(directory, num_labels=2, seed=0, hidden_size=32, layers=2, h
     model = ElectraForSequenceClassification(config)
     model.save_pretrained(str(directory))
     return Path(directory)
+
+
+def finetune_unused(model_dir, output, *flags, **kwargs):
+    """`finetune_classifier unused` on a tiny model: one epoch, 48 tokens, one thread, plus `flags`."""
+    from django.core.management import call_command
+
+    call_command(
+        "finetune_classifier",
+        "unused",
+        "--model",
+        str(model_dir),
+        "--output",
+        str(output),
+        "--epochs",
+        "1",
+        "--max-length",
+        "48",
+        "--threads",
+        "1",
+        *flags,
+        **kwargs,
+    )
+    return Path(output)

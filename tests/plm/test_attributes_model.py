@@ -72,13 +72,38 @@ def test_evaluation_against_a_hand_computed_example():
     assert m["per_attribute"]["cooling"]["f1"] == 1.0
 
 
-def test_review_topic_sums_mentions_and_ties_go_to_the_first():
+def test_review_topic_counts_a_topic_once_per_sentence_and_ties_go_to_the_effect():
+    # one sentence with two 사용감 attributes does not outvote one 보습 sentence: a tie, won by 보습
     assert (
-        am.review_topic([{"moisture": ("pos", 0.6)}, {"stickiness": ("neg", 0.5), "absorption": ("pos", 0.5)}])
-        == "사용감"
+        am.review_topic([{"moisture": ("pos", 1.0)}, {"stickiness": ("pos", 1.0), "absorption": ("pos", 1.0)}])
+        == "보습"
     )
-    assert am.review_topic([{"soothing": "pos"}, {"moisture": "pos"}]) == "진정"
+    # two sentences of feel outvote one of moisture
+    assert am.review_topic([{"moisture": "pos"}, {"stickiness": "pos"}, {"lightness": "pos"}]) == "사용감"
+    assert am.review_topic([{"lightness": "pos"}, {"soothing": "pos"}]) == "진정"
+    # probabilities weigh: a sure 진정 sentence beats an unsure 보습 one
+    assert am.review_topic([{"moisture": ("pos", 0.4)}, {"soothing": ("pos", 0.9)}]) == "진정"
+    # polarity decides between 진정 (gentle, no breakouts) and 자극 (stings, breaks out)
+    assert am.review_topic([{"irritation": "pos"}]) == "진정"
+    assert am.review_topic([{"irritation": "neg"}]) == "자극"
+    assert am.review_topic([{"breakouts": ("neg", 0.8)}]) == "자극"
     assert am.review_topic([{"scent": "pos"}]) is None
+    assert am.review_topic([]) is None
+
+
+def test_learned_topic_agreement_fits_on_train_products_and_scores_the_others():
+    layout = ["moisture:pos", "soothing:pos"]
+    reviews, tags = [], []
+    for i in range(40):
+        topic = "보습" if i % 2 else "진정"
+        reviews.append({"topic": topic, "split": "train" if i < 30 else "test"})
+        tags.append([{"moisture" if topic == "보습" else "soothing": "pos"}])
+    result = am.learned_topic_agreement(layout, tags, reviews)
+    assert result["fitted_on"] == 30 and result["reviews"] == 10
+    assert result["agreement"] == 1.0 and result["majority_share"] == 0.5
+    # tags that carry nothing leave it at chance
+    blind = am.learned_topic_agreement(layout, [[{}] for _ in tags], reviews)
+    assert blind["agreement"] == 0.5
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from plm import calibration, datasets, semisupervised
 from plm.beauty import norm_space
 from plm.evaluation import expected_calibration_error
+from tests import tiny
 
 pytestmark = pytest.mark.django_db
 
@@ -143,20 +144,9 @@ def semi_supervised_run(tmp_path_factory, tiny_classifier_dir, unused_set):
     work = tmp_path_factory.mktemp("semi")
     path, _ = pool_file(work / "pool.jsonl", unused_set)
     out = io.StringIO()
-    # A tiny run's flags, as in tests/test_model_loop.py: the same shape, each test its own values.
-    call_command(
-        "finetune_classifier",
-        "unused",
-        "--model",
-        str(tiny_classifier_dir),
-        "--output",
-        str(work / "model"),
-        "--epochs",
-        "1",
-        "--max-length",
-        "48",
-        "--threads",
-        "1",
+    tiny.finetune_unused(
+        tiny_classifier_dir,
+        work / "model",
         "--max-train",
         "300",
         "--max-eval",

@@ -33,6 +33,7 @@ SHIPPED_FILES = (
     "special_tokens_map.json",
     "vocab.txt",
     "calibration.json",
+    "companion.json",
     "metrics.json",
     "predictions.jsonl",
     "pr_curve.png",
@@ -76,6 +77,12 @@ class Command(BaseCommand):
             default=0,
             metavar="N",
             help="sentence crops per pooled review for the teacher to label too (finetune_classifier --sentence-crops)",
+        )
+        parser.add_argument(
+            "--companion",
+            choices=["morph-baseline", "none"],
+            default="morph-baseline",
+            help="stack the morpheme regression with the network in the calibration (default; none: the network alone)",
         )
         parser.add_argument("--learning-rate", type=float, default=3e-4)
         parser.add_argument("--unlabelled-weight", type=float, default=0.5)
@@ -160,6 +167,8 @@ class Command(BaseCommand):
                 str(options["threads"]),
                 "--preprocess",
                 options["preprocess"],
+                "--companion",
+                options["companion"],
                 **quiet,
             )
             metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -219,6 +228,18 @@ def model_card(metrics, options):
             f"{suggested['test']['count_above']} reviews at precision {suggested['test']['precision']:.3f}, recall "
             f"{suggested['test']['recall']:.3f}.\n"
         )
+    companion = metrics.get("companion")
+    stack = (
+        f"\n\n**A stack.** The probability combines two models fitted on the same hand labels: the network and the "
+        f"{companion['name']} (fitted on the train split, `companion.json`: vocabulary, idf weights and coefficients "
+        f"as plain JSON). One Platt fit on the validation split weighs both margins and calibrates them: "
+        f"p = σ(a·d + c·m + b), d the network's logit margin, m the regression's log-odds "
+        f"(a = {cal.get('scale', 0):.3f}, c = {cal.get('companion_scale', 0):.3f}, b = {cal.get('bias', 0):.3f}). "
+        f"The workers, `evaluate_classifier` and the registration gate score both. The network alone is reported "
+        f"beside the stack (`network alone`)."
+        if companion
+        else ""
+    )
     return f"""---
 language: ko
 license: other
@@ -232,7 +253,7 @@ An ELECTRA sequence classifier ({options["layers"]} layers, hidden {options["hid
 {options["vocab_size"]:,}{reads}) that gives the probability that a Korean beauty review was written by someone who has not
 used the product. Label 1 = `unused`, 0 = `used`. Its scores are calibrated: `calibration.json`
 ({cal.get("method", "none")}, fitted on the validation split) maps the logit margin to the probability, and the
-workers apply it when they score.
+workers apply it when they score.{stack}
 
 ## Data and licences
 
@@ -270,8 +291,8 @@ keyword rule per review).
 
 The directory loads with `AutoModelForSequenceClassification` and `AutoTokenizer`, but the tokenizer expects
 the text the model was trained on: {"Kiwi morphemes (`plm.morphemes.morpheme_text(texts)`, forms joined by spaces)" if metrics.get("preprocess") else "the raw review"},
-and the probability is `plm.calibration.apply(calibration, z_unused - z_used)`. `moderation.scoring.load_model_dir`
-and `predict_proba` do both.
+and the probability is `plm.calibration.apply(calibration, z_unused - z_used{", companion_margin" if companion else ""})`{" with the margin of `plm.baseline.load_companion(DIR).margins(texts)`" if companion else ""}.
+`moderation.scoring.load_model_dir` and `predict_proba` do all of it.
 
 ## Intended use and limits
 
@@ -295,6 +316,6 @@ which runs: the pool (`plm.semisupervised.build_pool`), `train_tokenizer --vocab
 {options["rounds"]} × `finetune_classifier unused --init random --hidden-size {options["hidden_size"]} --layers
 {options["layers"]} --unlabelled shared --teacher {options["teacher"]}[,previous round] --preprocess
 {options["preprocess"]} --epochs {options["epochs"]} --learning-rate
-{options["learning_rate"]} --unlabelled-weight {options["unlabelled_weight"]} --metric average_precision --seed
-{options["seed"]}`.
+{options["learning_rate"]} --unlabelled-weight {options["unlabelled_weight"]} --companion {options["companion"]}
+--metric average_precision --seed {options["seed"]}`.
 """

@@ -126,7 +126,9 @@ class Command(BaseCommand):
             raw += predict_proba(model, tokenizer, texts[start : start + step], max_length, calibrated=False)
         if model.calibration is None:
             return raw, None
-        return calibration.apply_probabilities(model.calibration, raw), raw
+        # a stacking calibration adds its companion regression's margins (companion.json)
+        companion = model.companion.margins(texts) if model.companion is not None else None
+        return calibration.apply_probabilities(model.calibration, raw, companion), raw
 
     def baseline(self, data, texts):
         """The character n-gram baseline fitted on the file's train split, scoring the same texts."""

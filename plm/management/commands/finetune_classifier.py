@@ -105,6 +105,13 @@ class Command(BaseCommand):
             default="platt",
             help="calibration fitted on validation for 2-label tasks (default platt)",
         )
+        parser.add_argument(
+            "--companion",
+            choices=["none", "morph-baseline"],
+            default="none",
+            help="2-label tasks: stack the morpheme regression (fitted on the train split, saved as "
+            "companion.json) with the network in the platt calibration; the workers apply both",
+        )
         parser.add_argument("--output", required=True, help="directory for the fine-tuned classifier")
         parser.add_argument("--data", help="labelled file: for 'file', or another labelled set for 'unused'")
         parser.add_argument("--text-column", default="text")
@@ -194,6 +201,7 @@ class Command(BaseCommand):
             metric=options["metric"] or "",
             unlabelled_weight=options["unlabelled_weight"],
             calibration="" if options["calibration"] == "none" else options["calibration"],
+            companion="" if options["companion"] == "none" else options["companion"],
         )
         try:
             model = start_model(options, "--model")
