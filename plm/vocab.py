@@ -461,15 +461,13 @@ def write_report(rows, out_dir):
     return md, csv_path, png
 
 
-def plot(rows, path):
-    """Each metric against vocabulary size; one line per task (tokenizers sorted by size)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = sorted(rows, key=lambda row: row["vocab_size"])
-    sizes = [row["vocab_size"] for row in rows]
+def plot_series(rows):
+    """[(panel title, [(label, sizes, values)])]: each metric against vocabulary size, one line per
+    metric and per family of tokenizers (the folder that holds them: general/vocab-35000 and
+    domain/vocab-35000 are two families), each family sorted by size."""
+    families = {}
+    for row in sorted(rows, key=lambda row: row["vocab_size"]):
+        families.setdefault(Path(row["tokenizer"]).parent.name, []).append(row)
     panels = [
         ("biLSTM test accuracy %", [k for k in ("acc_reviews", "acc_nsmc") if k in rows[0]]),
         ("[UNK] %", ["unk_token_share", "unk_word_share"]),
@@ -477,22 +475,34 @@ def plot(rows, path):
         ("tokens per review", ["tokens_mean", "tokens_p95"]),
     ]
     labels = dict(COLUMNS)
+    series = []
+    for title, keys in panels:
+        lines = []
+        for family, members in families.items():
+            for key in keys:
+                scale = 100 if key in PERCENT else 1
+                label = labels[key] if len(families) == 1 else f"{family}: {labels[key]}"
+                lines.append((label, [r["vocab_size"] for r in members], [scale * r[key] for r in members]))
+        series.append((title, lines))
+    return series
+
+
+def plot(rows, path):
+    """`plot_series` as a 2 x 2 PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
-    for ax, (title, keys) in zip(axes.flat, panels):
-        for key in keys:
-            scale = 100 if key in PERCENT else 1
-            ax.plot(sizes, [scale * row[key] for row in rows], marker="o", label=labels[key])
+    for ax, (title, lines) in zip(axes.flat, plot_series(rows)):
+        for label, sizes, values in lines:
+            ax.plot(sizes, values, marker="o", label=label)
         ax.set_title(title)
         ax.set_xlabel("vocabulary size")
         ax.grid(alpha=0.3)
-        if keys:
+        if lines:
             ax.legend(fontsize=8)
-    for row in rows:
-        axes.flat[0].annotate(
-            Path(row["tokenizer"]).name,
-            (row["vocab_size"], 100 * row.get("acc_reviews", row.get("acc_nsmc", 0))),
-            fontsize=7,
-        )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

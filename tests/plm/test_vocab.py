@@ -223,3 +223,27 @@ def test_split_keeps_the_label_shares_and_loses_nothing():
     assert (len(test_labels), sum(test_labels)) == (10, 4) and (len(train_labels), sum(train_labels)) == (40, 16)
     assert sorted(train_texts + test_texts) == sorted(texts)
     assert all(labels[texts.index(t)] == y for t, y in zip(train_texts + test_texts, train_labels + test_labels))
+
+
+def test_the_plot_draws_one_line_per_family_of_tokenizers():
+    def row(path, size, unk):
+        return {
+            "tokenizer": path,
+            "vocab_size": size,
+            "terms_kept": 0.5,
+            "unk_token_share": unk,
+            "unk_word_share": unk,
+            "tokens_mean": 50.0,
+            "tokens_p95": 90,
+        }
+
+    rows = [
+        row(f"tok/{family}/vocab-{n}", n, u) for family, u in (("general", 0.01), ("domain", 0.001)) for n in (95, 35)
+    ]
+    unk = dict(vocab.plot_series(rows))["[UNK] %"]
+    by_label = {label: (sizes, values) for label, sizes, values in unk}
+    assert by_label["general: [UNK] tokens %"] == ([35, 95], [1.0, 1.0])
+    assert by_label["domain: [UNK] tokens %"] == ([35, 95], pytest.approx([0.1, 0.1]))
+    # one family: the plain metric names
+    single = dict(vocab.plot_series(rows[:2]))["terms kept whole %"]
+    assert [label for label, _, _ in single] == [dict(vocab.COLUMNS)["terms_kept"]]

@@ -47,6 +47,7 @@ class Command(BaseCommand):
             note = (
                 ""
                 if got == asked
-                else f" (asked for {asked:,}: the alphabet, up to 3,000 characters, and min_frequency {options['min_frequency']} set the size)"
+                else f" (asked for {asked:,}: the corpus has no more pieces seen at least {options['min_frequency']} times "
+                f"within the 3,000-character alphabet; a lower --min-frequency or a larger corpus reaches it)"
             )
             self.stdout.write(f"{directory}: {got:,} tokens{note}")
