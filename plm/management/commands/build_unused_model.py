@@ -84,6 +84,13 @@ class Command(BaseCommand):
             default="morph-baseline",
             help="stack the morpheme regression with the network in the calibration (default; none: the network alone)",
         )
+        parser.add_argument(
+            "--max-unlabelled",
+            type=int,
+            default=0,
+            metavar="N",
+            help="a fixed random N of the pool for the vocabulary and the teacher (default 0: all; for quick trials)",
+        )
         parser.add_argument("--learning-rate", type=float, default=3e-4)
         parser.add_argument("--unlabelled-weight", type=float, default=0.5)
         parser.add_argument("--max-length", type=int, default=128)
@@ -99,7 +106,9 @@ class Command(BaseCommand):
         started = time.perf_counter()
         try:
             data = datasets.load_unused()
-            pool, info = semisupervised.build_pool("shared", data)
+            pool, info = semisupervised.build_pool(
+                "shared", data, options["max_unlabelled"] or None, seed=options["seed"]
+            )
         except (datasets.DatasetError, semisupervised.PoolError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"pool: {info['size']} unlabelled reviews ({info['dropped']} left out)")
@@ -149,6 +158,7 @@ class Command(BaseCommand):
                 str(options["unlabelled_weight"]),
                 "--sentence-crops",
                 str(options["sentence_crops"]),
+                *(["--max-unlabelled", str(options["max_unlabelled"])] if options["max_unlabelled"] else []),
                 "--epochs",
                 str(options["epochs"]),
                 "--patience",
@@ -191,6 +201,10 @@ class Command(BaseCommand):
             for ap, n, _, m in rounds
         ]
         metrics["shipped_round"] = best_round
+        # a path inside the checkout is recorded relative to it: the shipped files name no machine's folders
+        base = Path(metrics.get("base_model", ""))
+        if base.is_absolute() and base.is_relative_to(Path(settings.BASE_DIR)):
+            metrics["base_model"] = str(base.relative_to(Path(settings.BASE_DIR)))
         metrics["build_seconds"] = round(time.perf_counter() - started)
         (output / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
         (output / "README.md").write_text(model_card(metrics, options), encoding="utf-8")

@@ -1,0 +1,66 @@
+"""`make unused-model` (build_unused_model), the command that rebuilds the shipped classifier, at toy scale:
+pool, vocabulary, the semi-supervised round with its companion, and the directory with its card."""
+
+import io
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+
+def test_build_unused_model_writes_a_stacked_classifier_with_its_card(tmp_path):
+    from moderation import scoring
+    from plm import calibration
+
+    out = tmp_path / "unused-electra"
+    printed = io.StringIO()
+    # a work folder inside the checkout (git-ignored var/), as the default is, of this test's own
+    work = Path(settings.BASE_DIR) / "var" / f"test-unused-model-{uuid.uuid4().hex[:8]}"
+    try:
+        call_command(
+            "build_unused_model",
+            "--output",
+            str(out),
+            "--workdir",
+            str(work),
+            "--vocab-size",
+            "1500",
+            "--hidden-size",
+            "32",
+            "--layers",
+            "1",
+            "--epochs",
+            "1",
+            "--max-unlabelled",
+            "200",
+            "--max-length",
+            "48",
+            "--threads",
+            "1",
+            stdout=printed,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "calibration.json", "companion.json"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["semi_supervised"]["size"] == 200
+    assert metrics["semi_supervised"]["teachers"][0]["teacher"] == "morph-baseline"
+    assert calibration.stacks(metrics["calibration"]) and metrics["companion"]["trained_on"] == "train split"
+    assert [r["round"] for r in metrics["rounds"]] == [1] and metrics["shipped_round"] == 1
+    # no machine's folder in the shipped files: the round's directory is named relative to the checkout
+    assert metrics["base_model"] == f"var/{work.name}/round-1"
+    card = (out / "README.md").read_text()
+    assert "**A stack.**" in card and "--companion morph-baseline" in card and "network alone" in card
+    assert "round 1" in printed.getvalue()
+    # the directory is what the workers load, companion included
+    model, tokenizer, max_length = scoring.load_model_dir(out)
+    assert model.companion is not None
+    scores = scoring.predict_proba(model, tokenizer, ["아직 안 써봤어요", "촉촉하고 좋아요"], max_length)
+    assert all(0.0 < p < 1.0 for p in scores)
