@@ -1,4 +1,6 @@
-"""WordPiece vocabularies: train them, save them as ELECTRA tokenizer folders, measure them.
+"""Over 500 lines: training, the folder format and the measures a study compares share one vocabulary model.
+
+WordPiece vocabularies: train them, save them as ELECTRA tokenizer folders, measure them.
 
 A tokenizer folder holds tokenizer.json (the fast tokenizer every part of the
 project loads with `AutoTokenizer.from_pretrained(folder)`), tokenizer_config.json

@@ -123,9 +123,9 @@ def trained(tmp_path_factory, tiny_classifier_dir):
         "--output",
         str(directory),
         "--epochs",
-        "8",
+        "20",
         "--patience",
-        "8",
+        "20",
         "--learning-rate",
         "2e-3",
         "--batch-size",
@@ -156,7 +156,13 @@ def test_the_model_learns_a_planted_attribute_and_saves_its_thresholds(trained):
     assert tagger.thresholds == info["thresholds"]  # read back
     tags = tagger.tag(["이 크림 진짜 촉촉해요", "배송이 빨랐어요"])
     assert tags[0].get("moisture", (None,))[0] == "pos"
-    assert "moisture" not in tags[1]
+    # the text decides, not the prior: moisture:pos is far likelier on moist sentences than on others
+    # (compared on probabilities; a tiny model's threshold, chosen on 10 validation rows, is too coarse
+    # to test one unrelated sentence against)
+    moist = tagger.probabilities(["이 크림 진짜 촉촉해요", "바르면 촉촉하고 좋아요", "촉촉함이 오래가요"])
+    other = tagger.probabilities(["배송이 빨랐어요", "포장이 꼼꼼해요", "가격이 저렴해요"])
+    gap = sum(row[0] for row in moist) / 3 - sum(row[0] for row in other) / 3
+    assert gap > 0.15
     # the printed comparison's figures are in metrics.json, for the model and both baselines, all and random rows
     systems = metrics["evaluation"]["subsets"]["random"]
     assert set(systems) == {"model", "phrase_tagger", "tfidf_lr"}
