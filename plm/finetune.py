@@ -50,6 +50,7 @@ class FinetuneConfig:
     calibration: str = "platt"  # fitted on validation for binary tasks; "" = none
     preprocess: str = ""  # "kiwi-morphemes": the model reads Kiwi morphemes (plm.morphemes), saved in config.json
     companion: str = ""  # "morph-baseline": stack the morpheme regression into the calibration (companion.json)
+    gift_as: str = ""  # unused task: the label gift reviews were trained and evaluated as ("" = left out); a record
 
 
 class FinetuneError(Exception):

@@ -54,9 +54,14 @@ def test_build_unused_model_writes_a_stacked_classifier_with_its_card(tmp_path):
     assert metrics["semi_supervised"]["teachers"][0]["teacher"] == "morph-baseline"
     assert calibration.stacks(metrics["calibration"]) and metrics["companion"]["trained_on"] == "train split"
     assert [r["round"] for r in metrics["rounds"]] == [1] and metrics["shipped_round"] == 1
+    # gift reviews are learnt as used (the default recipe), and the guideline's split without them is reported too
+    assert metrics["config"]["gift_as"] == "used"
+    left_out = metrics["test_gift_left_out"]["model"]
+    assert left_out["examples"] < metrics["examples"]["test"] and 0 <= left_out["average_precision"] <= 1
     # no machine's folder in the shipped files: the round's directory is named relative to the checkout
     assert metrics["base_model"] == f"var/{work.name}/round-1"
     card = (out / "README.md").read_text()
+    assert "`gift` reviews (bought for someone else) counted as used" in card and "gift left out" in card
     assert "**A stack.**" in card and "--companion morph-baseline" in card and "network alone" in card
     assert "round 1" in printed.getvalue()
     # the directory is what the workers load, companion included

@@ -16,8 +16,10 @@ The recipe, every step one of the project's own commands or functions:
 Nothing is downloaded; it needs the shared data and about 15 minutes on two cores.
 """
 
+import io
 import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -90,6 +92,13 @@ class Command(BaseCommand):
             default=0,
             metavar="N",
             help="a fixed random N of the pool for the vocabulary and the teacher (default 0: all; for quick trials)",
+        )
+        parser.add_argument(
+            "--gift-as",
+            choices=["used", "leave-out"],
+            default="used",
+            help="gift reviews (bought for someone else, not used by the writer): used (default) = learnt as "
+            "negatives, so the queue does not rank them as unused; leave-out = not in the labelled splits",
         )
         parser.add_argument("--learning-rate", type=float, default=3e-4)
         parser.add_argument("--unlabelled-weight", type=float, default=0.5)
@@ -179,6 +188,7 @@ class Command(BaseCommand):
                 options["preprocess"],
                 "--companion",
                 options["companion"],
+                *(["--gift-as", options["gift_as"]] if options["gift_as"] != "leave-out" else []),
                 **quiet,
             )
             metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -205,6 +215,8 @@ class Command(BaseCommand):
         base = Path(metrics.get("base_model", ""))
         if base.is_absolute() and base.is_relative_to(Path(settings.BASE_DIR)):
             metrics["base_model"] = str(base.relative_to(Path(settings.BASE_DIR)))
+        if options["gift_as"] == "used":
+            metrics["test_gift_left_out"] = guideline_test_figures(output)
         metrics["build_seconds"] = round(time.perf_counter() - started)
         (output / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
         (output / "README.md").write_text(model_card(metrics, options), encoding="utf-8")
@@ -217,11 +229,29 @@ class Command(BaseCommand):
         )
 
 
+def guideline_test_figures(directory):
+    """The model on the guideline's unused-vs-used test split (gift reviews left out, as the figures of models
+    built without them are), by evaluate_classifier: the figures stay comparable across the two recipes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        call_command("evaluate_classifier", str(directory), "--output", tmp, stdout=io.StringIO())
+        report = json.loads((Path(tmp) / "evaluation.json").read_text(encoding="utf-8"))
+    return {
+        who: {k: report[who][k] for k in ("examples", "auroc", "average_precision", "ece") if k in report[who]}
+        for who in ("model", "baseline", "keyword_rule")
+    }
+
+
 def model_card(metrics, options):
     """The shipped model's card, from its metrics.json: data, figures beside the baseline and rule, use, rebuild."""
     from plm.finetune import comparison_table
 
     test, semi, cal = metrics["test"], metrics["semi_supervised"], metrics.get("calibration") or {}
+    labels = (
+        "unused vs used, with `gift` reviews (bought for someone else) counted as used: the queue holds them, and "
+        "a reviewer does not blind them as unused; `unclear` left out"
+        if metrics["config"].get("gift_as") == "used"
+        else "unused vs used; gift and unclear left out"
+    )
     reads = (
         ", over Kiwi morphemes: `config.json`'s `hwadmin_preprocess` makes the workers split each review "
         "into stems and endings before tokenising"
@@ -241,6 +271,15 @@ def model_card(metrics, options):
             f"precision reaches {suggested['target_precision']}); on the test split it flags "
             f"{suggested['test']['count_above']} reviews at precision {suggested['test']['precision']:.3f}, recall "
             f"{suggested['test']['recall']:.3f}.\n"
+        )
+    left_out_line = ""
+    if metrics.get("test_gift_left_out"):
+        figures = metrics["test_gift_left_out"]
+        left_out_line = (
+            f"- The guideline's unused-vs-used test split ({figures['model']['examples']} reviews, gift left out, "
+            f"`evaluate_classifier`): AUROC {figures['model']['auroc']:.3f}, AP "
+            f"{figures['model']['average_precision']:.3f}, ECE {figures['model']['ece']:.3f}; baseline "
+            f"{figures['baseline']['auroc']:.3f} / {figures['baseline']['average_precision']:.3f}.\n"
         )
     companion = metrics.get("companion")
     stack = (
@@ -273,8 +312,7 @@ workers apply it when they score.{stack}
 
 - **Hand labels**: `data/labelled/unused/reviews.jsonl`, real Olive Young reviews read and labelled by
   `docs/labelling_guideline.md`, split by product: {metrics["examples"]["train"]} train,
-  {metrics["examples"]["validation"]} validation, {metrics["examples"]["test"]} test reviews (unused vs used;
-  gift and unclear left out).
+  {metrics["examples"]["validation"]} validation, {metrics["examples"]["test"]} test reviews ({labels}).
 - **Teacher**: {", ".join(t["teacher"] + " (" + t.get("name", "a classifier directory") + ", fitted on the train split)" if "name" in t else t["teacher"] for t in semi["teachers"])}.
 - **Unlabelled pool**: {semi["size"]:,} reviews of the four Olive Young review sets in the shared data
   (`oliveyoung_cream_essence_reviews`, `oliveyoung_cream_reviews`, `oliveyoung_suncare_reviews`,
@@ -289,7 +327,7 @@ workers apply it when they score.{stack}
 {comparison_table(metrics)}
 ```
 
-- ECE {test["ece_uncalibrated"]:.3f} before calibration, {test["ece"]:.3f} after.
+{left_out_line}- ECE {test["ece_uncalibrated"]:.3f} before calibration, {test["ece"]:.3f} after.
 {threshold_line}- Rounds (round 1: taught by `{options["teacher"]}`; a later round: by the mean of that teacher and the previous
   round):
 
@@ -331,5 +369,5 @@ which runs: the pool (`plm.semisupervised.build_pool`), `train_tokenizer --vocab
 {options["layers"]} --unlabelled shared --teacher {options["teacher"]}[,previous round] --preprocess
 {options["preprocess"]} --epochs {options["epochs"]} --learning-rate
 {options["learning_rate"]} --unlabelled-weight {options["unlabelled_weight"]} --companion {options["companion"]}
---metric average_precision --seed {options["seed"]}`.
+{"--gift-as used " if options["gift_as"] == "used" else ""}--metric average_precision --seed {options["seed"]}`.
 """

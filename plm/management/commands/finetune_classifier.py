@@ -202,6 +202,7 @@ class Command(BaseCommand):
             unlabelled_weight=options["unlabelled_weight"],
             calibration="" if options["calibration"] == "none" else options["calibration"],
             companion="" if options["companion"] == "none" else options["companion"],
+            gift_as=options["gift_as"] or "",
         )
         try:
             model = start_model(options, "--model")
