@@ -4,7 +4,9 @@ Examples are built as the original `build_pretraining_dataset.py` builds them: t
 accumulate until the target length; a blank line ends a document (and flushes what has
 accumulated); 10 % of examples keep a single segment, the others split the sentences into
 A and B at about half the length (50 % chance of overflowing into A); 5 % of examples get a
-random target length in [5, L]. Each record holds three int64 features of exactly L values,
+random target length in [5, L]. `join_documents` N > 1 reads N consecutive documents as one (only
+every Nth blank line, and a file's end, flushes): short documents, one review each, otherwise leave
+most of every example as padding. Each record holds three int64 features of exactly L values,
 zero-padded:
 
     input_ids    [CLS] A [SEP] (B [SEP])
@@ -65,14 +67,17 @@ def corpus_files(inputs) -> list:
 class ExampleBuilder:
     """Turns tokenized lines into examples (the original ExampleBuilder, on token ids)."""
 
-    def __init__(self, cls_id, sep_id, max_length, rng: random.Random):
+    def __init__(self, cls_id, sep_id, max_length, rng: random.Random, join_documents=1):
         self.cls_id, self.sep_id, self.max_length, self.rng = cls_id, sep_id, max_length, rng
         self.sentences, self.length, self.target_length = [], 0, max_length
+        self.join_documents, self.documents = join_documents, 0
 
-    def add_line(self, token_ids):
+    def add_line(self, token_ids, file_end=False):
         """Add one tokenized line ([] for a blank line); returns an example (ids, segments) or None."""
         if not token_ids:
-            return self.create_example() if self.length else None
+            self.documents = 0 if file_end else self.documents + 1
+            ends = file_end or self.documents % self.join_documents == 0
+            return self.create_example() if self.length and ends else None
         self.sentences.append(token_ids)
         self.length += len(token_ids)
         return self.create_example() if self.length >= self.target_length else None
@@ -136,7 +141,11 @@ def generate_examples(job: dict):
 
     tokenizer = Tokenizer.from_file(str(Path(job["tokenizer"]) / "tokenizer.json"))
     builder = ExampleBuilder(
-        job["cls_id"], job["sep_id"], job["max_seq_length"], random.Random(job["seed"] * 1000 + job["job_id"])
+        job["cls_id"],
+        job["sep_id"],
+        job["max_seq_length"],
+        random.Random(job["seed"] * 1000 + job["job_id"]),
+        job["join_documents"],
     )
     for path in job["inputs"]:
         batch = []
@@ -145,7 +154,7 @@ def generate_examples(job: dict):
             if len(batch) == TOKENIZE_BATCH:
                 yield examples_of(batch, tokenizer, builder), len(batch)
                 batch = []
-        yield examples_of(batch + [""], tokenizer, builder), len(batch) + 1  # a file's end ends its document
+        yield examples_of(batch + [None], tokenizer, builder), len(batch) + 1  # None: the file's end
 
 
 def examples_of(lines, tokenizer, builder) -> list:
@@ -156,7 +165,7 @@ def examples_of(lines, tokenizer, builder) -> list:
         token_ids = next(ids) if line else []
         if line and not token_ids:
             continue  # nothing the tokenizer keeps: not a document boundary
-        example = builder.add_line(token_ids)
+        example = builder.add_line(token_ids, file_end=line is None)
         if example is not None:
             examples.append(example)
     return examples
@@ -204,7 +213,16 @@ def count_lines(files) -> int:
 
 
 def build_pretraining_data(
-    inputs, tokenizer_dir, output_dir, *, max_seq_length=128, num_out_files=1000, num_processes=1, seed=0, progress=True
+    inputs,
+    tokenizer_dir,
+    output_dir,
+    *,
+    max_seq_length=128,
+    num_out_files=1000,
+    num_processes=1,
+    seed=0,
+    join_documents=1,
+    progress=True,
 ) -> BuildStats:
     """Write `num_out_files` TFRecord shards of ELECTRA pretraining examples; returns the totals."""
     from tqdm import tqdm
@@ -213,8 +231,8 @@ def build_pretraining_data(
     if not files:
         raise ValueError(f"no corpus files found in {', '.join(map(str, inputs))}")
     tokenizer = load_tokenizer(tokenizer_dir)  # fails early, here, with a clear message
-    if num_out_files < 1 or num_processes < 1:
-        raise ValueError("num_out_files and num_processes must be at least 1")
+    if num_out_files < 1 or num_processes < 1 or join_documents < 1:
+        raise ValueError("num_out_files, num_processes and join_documents must be at least 1")
     num_processes = min(num_processes, num_out_files, len(files))
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -231,6 +249,7 @@ def build_pretraining_data(
             "sep_id": tokenizer.sep_token_id,
             "max_seq_length": max_seq_length,
             "seed": seed,
+            "join_documents": join_documents,
         }
         for j in range(num_processes)
     ]

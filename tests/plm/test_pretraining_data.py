@@ -153,6 +153,30 @@ def test_example_builder_segment_and_length_statistics():
     assert builder.add_line([]) is None
 
 
+def test_joined_documents_fill_examples_and_a_file_end_still_flushes():
+    builder = ExampleBuilder(cls_id=2, sep_id=3, max_length=128, rng=random.Random(0), join_documents=3)
+    assert builder.add_line([7]) is None and builder.add_line([]) is None
+    assert builder.add_line([8]) is None and builder.add_line([]) is None
+    assert builder.add_line([9]) is None
+    assert builder.add_line([]) == ([2, 7, 8, 9, 3], [0] * 5)  # the third document ends the example
+    assert builder.add_line([10]) is None and builder.add_line([]) is None
+    assert builder.add_line([], file_end=True) is not None  # a file's end flushes whatever is joined so far
+    assert builder.add_line([11]) is None and builder.add_line([]) is None  # counting starts again per file
+
+
+def test_joining_short_documents_cuts_the_padding(tmp_path, tokenizer_dir):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"{text}\n\n" for text in tiny.sample_texts(300)), encoding="utf-8")
+    alone = build_pretraining_data([corpus], tokenizer_dir, tmp_path / "one", max_seq_length=64, num_out_files=1)
+    joined = build_pretraining_data(
+        [corpus], tokenizer_dir, tmp_path / "eight", max_seq_length=64, num_out_files=1, join_documents=8
+    )
+    assert joined.examples < alone.examples  # measured: 308 → 204 examples, 20.8 % → 2.9 % padding
+    assert joined.padding_share < alone.padding_share / 3
+    with pytest.raises(ValueError, match="join_documents"):
+        build_pretraining_data([corpus], tokenizer_dir, tmp_path / "x", num_out_files=1, join_documents=0)
+
+
 def test_vocab_only_tokenizer_directory_is_refused(tmp_path, tokenizer_dir):
     vocab = load_tokenizer(tokenizer_dir).get_vocab()
     (tmp_path / "vocab.txt").write_text("".join(t + "\n" for t in sorted(vocab, key=vocab.get)), encoding="utf-8")

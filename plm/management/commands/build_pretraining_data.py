@@ -24,6 +24,14 @@ class Command(BaseCommand):
             help="worker processes; the input files are split among them (default 1)",
         )
         parser.add_argument("--seed", type=int, default=0, help="seed of the example-building randomness")
+        parser.add_argument(
+            "--join-documents",
+            type=int,
+            default=1,
+            metavar="N",
+            help="read N consecutive documents as one (default 1, the original's): for corpora of short "
+            "documents, such as one review a document, whose examples would be mostly padding",
+        )
 
     def handle(self, *args, **options):
         from plm.pretraining_data import build_pretraining_data
@@ -39,6 +47,7 @@ class Command(BaseCommand):
                 num_out_files=options["num_out_files"],
                 num_processes=options["num_processes"],
                 seed=options["seed"],
+                join_documents=options["join_documents"],
                 progress=options["verbosity"] > 0,
             )
         except (ValueError, FileNotFoundError, OSError) as exc:
