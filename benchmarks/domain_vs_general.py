@@ -9,7 +9,8 @@ fine-tuned with several seeds on four tasks; every model and seed sees the same 
 
 `prepare` writes the Olive Young reviews for the domain corpus without the texts the tasks validate and test
 on, and a held-out check set for evaluate_pretraining; the corpora, vocabularies, TFRecords, both pretraining
-runs and the ports in between are the workshop's own commands (README, "Domain vs general pretraining").
+runs and the ports in between are the workshop's own commands (every one in docs/pretraining.md, "Domain vs
+general pretraining at equal compute").
 
 Tasks and their measure (on the test rows):
   goodbad   AI Hub cosmetics phrases, positive vs negative: accuracy. The phrases are research-only: they are
