@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install browser clean unused-model serve lint fmt
+.PHONY: demo test install browser clean unused-model attribute-tagger serve lint fmt
 
 install: $(VENV)/.installed
 
@@ -45,4 +45,9 @@ clean:
 
 # Rebuild the shipped unused-review classifier (models/unused-electra) from ../shared/data and data/labelled.
 unused-model: install
-	$(PY) manage.py build_unused_model --output models/unused-electra
+	DEBUG=1 $(PY) manage.py build_unused_model --output models/unused-electra
+
+# Rebuild the shipped attribute tagger (models/attributes-backoff) from data/labelled/attributes: about 30 s,
+# backoff.json and backoff.safetensors the same bytes every time. (DEBUG=1: a workshop command on a development machine, no SECRET_KEY needed.)
+attribute-tagger: install
+	DEBUG=1 $(PY) manage.py build_attribute_tagger --output models/attributes-backoff

@@ -16,6 +16,7 @@ from moderation.api.serializers import ProductRefSerializer
 from moderation.models import Product
 
 from . import profile as profiles
+from .models import AttributeModel
 from .views import may_read_profiles
 
 
@@ -53,7 +54,7 @@ class AttributeShareSerializer(serializers.Serializer):
 class AttributeTaggerSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    kind = serializers.ChoiceField(choices=["phrases", "electra"])
+    kind = serializers.ChoiceField(choices=AttributeModel.Kind.values)
     taxonomy_version = serializers.IntegerField(min_value=0)
 
 

@@ -18,11 +18,13 @@ from moderation.models import RegisteredModel, Review
 
 class AttributeModel(RegisteredModel):
     """A registered sentence tagger; `path` is, for phrases, the taxonomy file, for electra, a HuggingFace
-    directory under HWADMIN_MODEL_DIR. One is active at a time."""
+    directory under HWADMIN_MODEL_DIR, for backoff, a plm.attribute_backoff directory there. One is
+    active at a time."""
 
     class Kind(models.TextChoices):
         PHRASES = "phrases", "phrase tagger (the taxonomy's example phrases)"
         ELECTRA = "electra", "ELECTRA multi-label sentence classifier"
+        BACKOFF = "backoff", "phrases, backed off to a char n-gram regression"
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     taxonomy_version = models.PositiveIntegerField()

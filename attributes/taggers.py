@@ -1,9 +1,10 @@
-"""The sentence taggers: the taxonomy's phrase tagger, or a registered ELECTRA multi-label directory.
+"""The sentence taggers: the taxonomy's phrase tagger, a registered back-off directory (the phrases, then
+a char n-gram regression: plm.attribute_backoff), or a registered ELECTRA multi-label directory.
 
-Both answer `tag_sentences(sentences)` with, per sentence, {attribute id: (polarity, probability)}.
+All answer `tag_sentences(sentences)` with, per sentence, {attribute id: (polarity, probability)}.
 The phrase tagger (plm.attributes.PhraseTagger) is certain of what it finds (probability 1.0) and
-imports nothing heavy; the ELECTRA tagger imports torch and transformers only when a worker first
-tags with it (never in the web process).
+imports nothing heavy; the back-off tagger needs numpy and safetensors; the ELECTRA tagger imports
+torch and transformers only when a worker first tags with it (never in the web process).
 
 `active_tagger()` is the AttributeModel to tag with: the active one, or, when none is active (or the
 active phrase tagger was built from an older taxonomy version), the phrase tagger of the current
@@ -146,6 +147,31 @@ def check_electra_dir(path):
     return directory, labels, thresholds
 
 
+def check_backoff_dir(path):
+    """The loaded plm.attribute_backoff tagger of a directory under HWADMIN_MODEL_DIR; TaggerError if not."""
+    from moderation.scoring import ModelLoadError, check_inside_model_root
+    from plm.attribute_backoff import BackoffError, load
+
+    try:
+        directory = check_inside_model_root(path)
+    except ModelLoadError as exc:
+        raise TaggerError(str(exc)) from None
+    try:
+        return directory, load(directory, taxonomy()[1])
+    except BackoffError as exc:
+        raise TaggerError(str(exc)) from None
+
+
+class BackoffSentenceTagger:
+    """The taxonomy's phrases first; a char n-gram regression per output where no phrase matches."""
+
+    def __init__(self, path):
+        _, self.tagger = check_backoff_dir(path)
+
+    def tag_sentences(self, sentences):
+        return self.tagger.tag(sentences)
+
+
 class ElectraSentenceTagger:
     """A HuggingFace sequence classifier with one sigmoid output per "<attribute>:<polarity>" label."""
 
@@ -206,6 +232,8 @@ def sentence_tagger(model):
             _loaded.clear()
             if model.kind == AttributeModel.Kind.ELECTRA:
                 _loaded[key] = ElectraSentenceTagger(model.path)
+            elif model.kind == AttributeModel.Kind.BACKOFF:
+                _loaded[key] = BackoffSentenceTagger(model.path)
             else:
                 _loaded[key] = PhraseSentenceTagger()
         return _loaded[key]

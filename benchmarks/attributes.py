@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/attributes.py [--runs 3] [--batch 500]
 
 A fresh SQLite database in a temporary folder: migrate, load data/sample/reviews.jsonl, then time
-`manage.py extract_attributes` (sentence splitting with the corpus splitter, tagging with the active
-tagger: the taxonomy's phrase tagger unless an ELECTRA tagger is registered, writing the rows) from an
-empty attribute table, `--runs` times, and once more with nothing to do (the idempotent rerun).
-Prints the date, the machine's cores and the median. Goal: >= 200 reviews/s on 2 cores.
+`manage.py extract_attributes` (sentence splitting with the corpus splitter, tagging, writing the rows)
+from an empty attribute table, `--runs` times, and once more with nothing to do (the idempotent rerun),
+for each `--tagger` in turn (default: the taxonomy's phrase tagger, then the shipped back-off tagger,
+models/attributes-backoff). Prints the date, the machine's cores, the medians and each tagger's rate
+relative to the phrase tagger's in the same run. Goal: >= 200 reviews/s on 2 cores.
 
 With --essences DIR (the Olive Young essence/serum/ampoule reviews, ../shared/data/
 oliveyoung_cream_essence_reviews: table1_essence_reviews*.csv) it also stores those reviews, tags them
@@ -36,6 +37,13 @@ def main():
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--reviews", type=Path, default=ROOT / "data" / "sample" / "reviews.jsonl")
     parser.add_argument(
+        "--tagger",
+        nargs="+",
+        default=["phrases", str(ROOT / "models" / "attributes-backoff")],
+        help="taggers to time, in turn: 'phrases' (the taxonomy's) or a tagger directory to register "
+        "(default: phrases, then the shipped back-off tagger; the essences comparison uses the last)",
+    )
+    parser.add_argument(
         "--essences", type=Path, help="oliveyoung_cream_essence_reviews folder: also the BHA comparison"
     )
     args = parser.parse_args()
@@ -51,14 +59,13 @@ def main():
     django.setup()
     from django.core.management import call_command
 
-    from attributes.models import ReviewAttribute, TaggedReview
+    from attributes.models import AttributeModel, ReviewAttribute, TaggedReview
     from attributes.taggers import active_tagger
     from moderation.models import Review
 
     call_command("migrate", verbosity=0)
     call_command("load_reviews", str(args.reviews), stdout=StringIO(), stderr=StringIO())
     n = Review.objects.count()
-    model = active_tagger()
 
     def run():
         out = StringIO()
@@ -66,24 +73,38 @@ def main():
         call_command("extract_attributes", "--batch", str(args.batch), stdout=out, stderr=StringIO())
         return time.perf_counter() - started, out.getvalue().strip()
 
-    times = []
-    for _ in range(args.runs):
-        ReviewAttribute.objects.all().delete()
-        TaggedReview.objects.all().delete()
-        seconds, line = run()
-        times.append(seconds)
-    rerun, rerun_line = run()
-    median = statistics.median(times)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"{now}, {platform.machine()} with {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    print(f"tagger: {model.name} ({model.kind}); {n} reviews; {ReviewAttribute.objects.count()} attribute rows")
-    print(f"last run: {line}")
-    print(
-        f"extract_attributes end to end: median {median:.2f} s over {args.runs} runs = {n / median:.0f} reviews/s "
-        f"(runs: {', '.join(f'{t:.2f}' for t in times)} s); goal >= 200 reviews/s: "
-        f"{'met' if n / median >= 200 else 'missed'}"
-    )
-    print(f"idempotent rerun (nothing to do): {rerun:.2f} s = {n / rerun:.0f} reviews/s; {rerun_line}")
+    rates = {}
+    for tagger in args.tagger:
+        if tagger == "phrases":
+            AttributeModel.objects.filter(is_active=True).update(is_active=False)
+            model = active_tagger()  # the taxonomy's phrase tagger, registered and activated
+        else:
+            call_command("register_attribute_model", tagger, "--activate", stdout=StringIO())
+            model = active_tagger()
+        times = []
+        for _ in range(args.runs):
+            ReviewAttribute.objects.all().delete()
+            TaggedReview.objects.all().delete()
+            seconds, line = run()
+            times.append(seconds)
+        rerun, rerun_line = run()
+        median = statistics.median(times)
+        rates[model.kind] = n / median
+        print(f"tagger: {model.name} ({model.kind}); {n} reviews; {ReviewAttribute.objects.count()} attribute rows")
+        print(f"  last run: {line}")
+        print(
+            f"  extract_attributes end to end: median {median:.2f} s over {args.runs} runs = {n / median:.0f} "
+            f"reviews/s (runs: {', '.join(f'{t:.2f}' for t in times)} s); goal >= 200 reviews/s: "
+            f"{'met' if n / median >= 200 else 'missed'}"
+        )
+        print(f"  idempotent rerun (nothing to do): {rerun:.2f} s = {n / rerun:.0f} reviews/s; {rerun_line}")
+    if "phrases" in rates and len(rates) > 1:
+        print(
+            "relative to the phrase tagger in this run: "
+            + ", ".join(f"{kind} {rate / rates['phrases']:.2f}x" for kind, rate in rates.items() if kind != "phrases")
+        )
     if args.essences:
         compare_essences(args.essences, run)
 

@@ -217,7 +217,11 @@ SIDE_FILE_MAX_BYTES = 5 * 1024 * 1024  # other files (a model card, plots, predi
 
 
 def import_model_dir(
-    check_code: str, path: str | PathLike[str], name: str | None = None, log: Callable[[str], object] | None = None
+    check_code: str,
+    path: str | PathLike[str],
+    name: str | None = None,
+    log: Callable[[str], object] | None = None,
+    check_files: Callable[[Path, str | PathLike[str]], None] | None = None,
 ) -> tuple[Path, bool]:
     """The directory to register and whether it is a fresh copy.
 
@@ -225,6 +229,8 @@ def import_model_dir(
     MODEL_DIR/<check>-<name or timestamp>/: weights (safetensors only), config, tokenizer files and
     the other small files; pickles (pytorch_model.bin, *.pt, *.pkl, ...), Python files and
     subdirectories stay behind. A directory whose weights are only pickles is refused.
+    `check_files(directory, path)` raises ModelLoadError for a directory that is not of the kind
+    registered (default: a HuggingFace model directory, `scoring.check_model_files`).
     """
     from .scoring import (
         PICKLE_SUFFIXES,
@@ -237,7 +243,7 @@ def import_model_dir(
 
     source = Path(path).expanduser()
     try:
-        check_model_files(source, path)
+        (check_files or check_model_files)(source, path)
         if inside_model_root(source):
             return check_inside_model_root(source), False
     except ModelLoadError as exc:

@@ -679,6 +679,20 @@ def learned_topic_agreement(layout, tags, reviews):
     }
 
 
+def topic_reviews_for(mode, log=print):
+    """The topic check's reviews for a command's --topic-check: "no" -> None; "auto" -> None (said) when
+    oliveyoung_cream_reviews is not in the shared data; "yes" -> AttributeModelError then."""
+    if mode == "no":
+        return None
+    try:
+        return load_topic_reviews()
+    except AttributeModelError:
+        if mode == "yes":
+            raise
+        log("topic check skipped: oliveyoung_cream_reviews is not in the shared data")
+        return None
+
+
 def topic_check(tagger, taxonomy, reviews, log=print):
     """Agreement of the review-level topic with the given one where it is not 기타, for the model and the
     phrase tagger: on reviews of validation/test products (never trained on) and on all reviews."""

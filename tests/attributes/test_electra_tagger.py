@@ -3,6 +3,7 @@ a directory that does not fit the taxonomy is refused by name."""
 
 import json
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -55,9 +56,17 @@ def test_an_electra_tagger_tags_and_replaces_the_phrase_taggers_rows(make_review
 
 
 def test_a_directory_that_does_not_fit_is_refused(tmp_path, attribute_model_dir, model_dir):
-    with pytest.raises(CommandError, match="outside HWADMIN_MODEL_DIR"):
-        call_command("register_attribute_model", str(tmp_path), stdout=StringIO())
     import shutil
+
+    with pytest.raises(CommandError, match="no config.json, so this is not a HuggingFace model directory"):
+        call_command("register_attribute_model", str(tmp_path), stdout=StringIO())
+    # one from outside HWADMIN_MODEL_DIR is copied in (workers load only from there), as classifiers are
+    outside = tmp_path / "outside"
+    shutil.copytree(attribute_model_dir, outside)
+    call_command("register_attribute_model", str(outside), stdout=StringIO())
+    copied = AttributeModel.objects.get(kind="electra")
+    assert Path(copied.path).parent == Path(model_dir).resolve() and copied.name == "outside"
+    copied.delete()
 
     wrong = model_dir / "attributes-wrong-labels"
     shutil.copytree(attribute_model_dir, wrong, dirs_exist_ok=True)

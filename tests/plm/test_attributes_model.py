@@ -156,13 +156,19 @@ def test_the_model_learns_a_planted_attribute_and_saves_its_thresholds(trained):
     assert tagger.thresholds == info["thresholds"]  # read back
     tags = tagger.tag(["이 크림 진짜 촉촉해요", "배송이 빨랐어요"])
     assert tags[0].get("moisture", (None,))[0] == "pos"
-    # the text decides, not the prior: moisture:pos is far likelier on moist sentences than on others
-    # (compared on probabilities; a tiny model's threshold, chosen on 10 validation rows, is too coarse
-    # to test one unrelated sentence against)
-    moist = tagger.probabilities(["이 크림 진짜 촉촉해요", "바르면 촉촉하고 좋아요", "촉촉함이 오래가요"])
-    other = tagger.probabilities(["배송이 빨랐어요", "포장이 꼼꼼해요", "가격이 저렴해요"])
-    gap = sum(row[0] for row in moist) / 3 - sum(row[0] for row in other) / 3
-    assert gap > 0.15
+    # the text decides, not the prior: on the held-out test rows (real reviews, 17 moist and 18 others),
+    # the moisture:pos probability ranks moist above other and separates them by a wide margin. (Three
+    # hand-written probes per side used to carry this check; one of them, "배송이 빨랐어요", scored 0.63-0.99
+    # in 6 of 9 runs, so their mean hung on one sentence and fell under the bar in two full-suite runs. 35
+    # held-out rows measure the same thing without that: over 9 runs, AUROC 0.935-1.0, gap 0.49-0.82.)
+    held_out = [r for r in planted_rows() if r["split"] == "test"]
+    scores = [row[0] for row in tagger.probabilities([r["text"] for r in held_out])]
+    moist = [s for s, r in zip(scores, held_out) if r["labels"]]
+    other = [s for s, r in zip(scores, held_out) if not r["labels"]]
+    assert len(moist) >= 15 and len(other) >= 15
+    pairs_ranked = sum((m > o) + 0.5 * (m == o) for m in moist for o in other) / (len(moist) * len(other))
+    assert pairs_ranked >= 0.85  # AUROC
+    assert sum(moist) / len(moist) - sum(other) / len(other) > 0.3
     # the printed comparison's figures are in metrics.json, for the model and both baselines, all and random rows
     systems = metrics["evaluation"]["subsets"]["random"]
     assert set(systems) == {"model", "phrase_tagger", "tfidf_lr"}

@@ -13,13 +13,15 @@ from moderation.models import Classifier, Review
 from moderation.scoring import inside_model_root
 
 SHIPPED_MODEL = Path(settings.BASE_DIR) / "models" / "unused-electra"
+SHIPPED_ATTRIBUTE_TAGGER = Path(settings.BASE_DIR) / "models" / "attributes-backoff"
 
 
 class Command(BaseCommand):
     help = (
         "Create a reviewer account (password printed), load data/sample/reviews.jsonl, and register and "
         "activate the shipped unused classifier (models/unused-electra, copied into HWADMIN_MODEL_DIR) when the "
-        "check has no active one it can load."
+        "check has no active one it can load; and the shipped attribute tagger (models/attributes-backoff) when "
+        "only the phrase tagger has been registered."
     )
 
     def add_arguments(self, parser):
@@ -30,7 +32,15 @@ class Command(BaseCommand):
             default=str(SHIPPED_MODEL),
             help="the classifier to activate when none is active (default: models/unused-electra)",
         )
-        parser.add_argument("--no-model", action="store_true", help="do not register the shipped classifier")
+        parser.add_argument(
+            "--attribute-tagger",
+            default=str(SHIPPED_ATTRIBUTE_TAGGER),
+            help="the attribute tagger to activate when no other than the phrase tagger is registered "
+            "(default: models/attributes-backoff)",
+        )
+        parser.add_argument(
+            "--no-model", action="store_true", help="do not register the shipped classifier and attribute tagger"
+        )
 
     def handle(self, *args, **options):
         User = get_user_model()
@@ -40,6 +50,8 @@ class Command(BaseCommand):
         user.is_staff = True
         user.save()
         user.groups.add(Group.objects.get(name="reviewers"))
+        if not options["no_model"]:
+            self.attribute_tagger(options["attribute_tagger"])  # before the reviews: it tags them after scoring
         if not Review.objects.exists():
             call_command("load_reviews", options["sample"], stdout=self.stdout, stderr=self.stderr)
         self.stdout.write("")
@@ -72,3 +84,13 @@ class Command(BaseCommand):
                 "  project's pipeline (.venv/bin/python manage.py build_demo_model), or register your own with\n"
                 "    .venv/bin/python manage.py register_classifier --check unused MODEL_DIR --activate"
             )
+
+    def attribute_tagger(self, path):
+        from attributes.models import AttributeModel
+
+        if AttributeModel.objects.exclude(kind=AttributeModel.Kind.PHRASES).exists():
+            return
+        if not Path(path).is_dir():
+            self.stdout.write(f"  {path} is not there: reviews' attributes are tagged by the phrase tagger")
+            return
+        call_command("register_attribute_model", path, "--name", Path(path).name, "--activate", stdout=self.stdout)

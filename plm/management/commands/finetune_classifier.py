@@ -279,14 +279,7 @@ class Command(BaseCommand):
                 weak = attributes_model.weak_sentences(
                     rows, taxonomy, options["weak_labels"], seed=options["seed"], log=self.stdout.write
                 )
-            topics = None
-            if options["topic_check"] != "no":
-                try:
-                    topics = attributes_model.load_topic_reviews()
-                except attributes_model.AttributeModelError:
-                    if options["topic_check"] == "yes":
-                        raise
-                    self.stdout.write("topic check skipped: oliveyoung_cream_reviews is not in the shared data")
+            topics = attributes_model.topic_reviews_for(options["topic_check"], log=self.stdout.write)
             metrics = attributes_model.train(
                 model,
                 rows,
