@@ -47,6 +47,12 @@ def test_the_shipped_tagger_registers_from_outside_and_tags_past_the_phrases(mak
     assert body["tagger"]["kind"] == "backoff" and body["tagged"] == 1
     breakouts = next(a for a in body["attributes"] if a["id"] == "breakouts")
     assert breakouts["mentions"]["count"] == 1 and breakouts["positive"]["count"] == 1
+    # the product page says which finds are inferred (no phrase to highlight) and how sure the model is
+    page = f"/products/{review.product.pk}/"
+    inferred = client.get(page, {"attribute": "breakouts"}).content.decode()
+    assert f"추정 {found.probability:.2f}" in inferred and "<mark>" not in inferred.split('id="sentence-list"')[1]
+    certain = client.get(page, {"attribute": "scent"}).content.decode()
+    assert "추정" not in certain and "<mark>" in certain.split('id="sentence-list"')[1]
     # the phrase tagger alone does not find the breakouts
     phrases = AttributeModel.objects.create(kind="phrases", name="p", path="-", taxonomy_version=model.taxonomy_version)
     call_command("register_attribute_model", "--activate-id", str(phrases.pk), stdout=io.StringIO())
