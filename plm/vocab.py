@@ -85,6 +85,27 @@ def train_wordpiece(
         wordpieces_prefix="##",
         show_progress=show_progress,
     )
+    return canonical_ids(wordpiece, SPECIAL_TOKENS + list(extra_tokens))
+
+
+def canonical_ids(wordpiece, first):
+    """The trained WordPiece renumbered so that its ids depend on its vocabulary alone: the tokens of
+    `first` keep their ids (0, 1, ... as the trainer gave them), the rest follow in string order.
+
+    The trainer numbers tokens of equal rank in hash-map order, which changes from one run to the
+    next (in one process too), and with them every model built on the ids; a WordPiece tokenises by
+    the vocabulary, not the ids, so the order changes nothing else. (Ties at the vocabulary size's
+    cut-off can still change which tokens get in: then the vocabularies, not only the ids, differ.)"""
+    from tokenizers import Tokenizer
+
+    spec = json.loads(wordpiece._tokenizer.to_str())
+    vocab = spec["model"]["vocab"]
+    kept = [token for token in first if token in vocab]
+    if sorted(vocab[token] for token in kept) != list(range(len(kept))):
+        raise RuntimeError("the trainer did not put the special tokens first")
+    rest = sorted(token for token in vocab if token not in set(kept))
+    spec["model"]["vocab"] = {token: i for i, token in enumerate([*sorted(kept, key=vocab.get), *rest])}
+    wordpiece._tokenizer = Tokenizer.from_str(json.dumps(spec, ensure_ascii=False))
     return wordpiece
 
 

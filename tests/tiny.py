@@ -29,6 +29,8 @@ def train_tokenizer(directory, texts=None, vocab_size=2000):
     from tokenizers import BertWordPieceTokenizer
     from transformers import ElectraTokenizerFast
 
+    from plm.vocab import canonical_ids
+
     wordpiece = BertWordPieceTokenizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False, wordpieces_prefix="##"
     )
@@ -39,6 +41,7 @@ def train_tokenizer(directory, texts=None, vocab_size=2000):
         limit_alphabet=3000,
         special_tokens=SPECIAL_TOKENS,
     )
+    canonical_ids(wordpiece, SPECIAL_TOKENS)  # the same ids every run: tiny models are reproducible
     tokenizer = ElectraTokenizerFast(tokenizer_object=wordpiece._tokenizer, do_lower_case=False)
     Path(directory).mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(str(directory))

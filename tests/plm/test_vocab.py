@@ -87,6 +87,54 @@ def test_folder_has_every_file_and_the_special_tokens_in_order(tokenizers):
     )
 
 
+def test_ids_depend_on_the_vocabulary_alone():
+    """The trainer numbers tokens of equal rank in hash order, another order every run (in one process
+    too); `canonical_ids` renumbers them so that the same vocabulary always gets the same ids, and
+    tokenises as the trainer's own numbering does. (Which tokens get in can still differ between runs of
+    the trainer on a real corpus: its merges of equal count are ordered the same way.)"""
+    import json
+    import random
+
+    from tokenizers import BertWordPieceTokenizer, Tokenizer
+
+    texts = [REVIEW_TEXT, "피부가 촉촉해지고 끈적임 없이 흡수돼요", "ㅋㅋㅋ 최고"]
+    trainer = BertWordPieceTokenizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False, wordpieces_prefix="##"
+    )
+    trainer.train_from_iterator(
+        texts * 50 + [REVIEW_TEXT[:12]] * 7, vocab_size=300, min_frequency=2, special_tokens=vocab.SPECIAL_TOKENS
+    )
+    before = [trainer.encode(t).tokens for t in texts]
+    # the same vocabulary numbered another way, as another run of the trainer would
+    spec = json.loads(trainer._tokenizer.to_str())
+    specials = len(vocab.SPECIAL_TOKENS)
+    rest = [t for t, i in sorted(spec["model"]["vocab"].items(), key=lambda item: item[1])][specials:]
+    random.Random(7).shuffle(rest)
+    spec["model"]["vocab"] = {t: i for i, t in enumerate(vocab.SPECIAL_TOKENS + rest)}
+    shuffled = BertWordPieceTokenizer()
+    shuffled._tokenizer = Tokenizer.from_str(json.dumps(spec))
+
+    one = vocab.canonical_ids(trainer, vocab.SPECIAL_TOKENS)
+    other = vocab.canonical_ids(shuffled, vocab.SPECIAL_TOKENS)
+    assert one.get_vocab() == other.get_vocab()
+    assert [one.encode(t).tokens for t in texts] == before
+    ids = one.get_vocab()
+    assert [ids[t] for t in vocab.SPECIAL_TOKENS] == list(range(specials))
+    ordered = [t for t, _ in sorted(ids.items(), key=lambda item: item[1])][specials:]
+    assert ordered == sorted(ordered)
+
+
+def test_the_test_suites_tiny_tokenizer_is_the_same_every_time(tmp_path):
+    """Its small corpus leaves no tie for the trainer to order: with the ids renumbered, every tiny model
+    of the test suite starts from the same ids (a planted-attribute test once passed or failed by them)."""
+    from tests import tiny
+
+    files = [
+        (tiny.train_tokenizer(tmp_path / str(n)), (tmp_path / str(n) / "tokenizer.json").read_bytes()) for n in (0, 1)
+    ]
+    assert files[0][1] == files[1][1]
+
+
 @pytest.mark.parametrize("loader", ["AutoTokenizer", "ElectraTokenizerFast"])
 def test_transformers_loads_it_cased_and_round_trips_a_korean_review(tokenizers, loader):
     import transformers
