@@ -56,8 +56,16 @@ def default_check_or_404():
 
 
 def safe_next(request, fallback):
+    """The form's `next` when it is a path on this site ("/queue/unused/?page=2"), else `fallback`. A
+    bare word is refused too: `redirect` would read "neg" or "²" as a view name and fail."""
     target = request.POST.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if (
+        target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
         return target
     return fallback
 

@@ -75,6 +75,29 @@ def test_an_oversized_decide_id_on_the_page_is_a_message_not_a_500(browser_clien
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize(
+    "url, fallback",
+    [
+        ("/queue/unused/decide", "/queue/unused/"),
+        ("/queue/unused/blind-above", "/queue/unused/"),
+        ("/queue/unused/unblind", "/queue/unused/blinded"),
+        ("/undo", "/audit/"),
+    ],
+)
+def test_a_next_that_is_not_a_path_here_goes_back_to_the_page_not_to_a_500(browser_client, make_review, url, fallback):
+    """`next` is where a form returns to. A bare word ("neg", "²") used to reach `redirect`, which read it
+    as a view name and answered 500; another site's address was refused already and still is."""
+    make_review(0.9)
+    browser_client.get("/queue/unused/")
+    token = browser_client.cookies["csrftoken"].value
+    for target in ("²", "neg", "null", "1e309", "//evil.example/x", "/\\evil.example", "https://evil.example/"):
+        response = browser_client.post(url, {"next": target, "csrfmiddlewaretoken": token})
+        assert response.status_code == 302, (url, target)
+        assert response["Location"] == fallback, (url, target)
+    kept = browser_client.post(url, {"next": "/queue/unused/?page=2", "csrfmiddlewaretoken": token})
+    assert kept["Location"] == "/queue/unused/?page=2"
+
+
 def test_an_ingest_body_nested_50000_levels_deep_is_a_400(db):
     from django.contrib.auth.models import Group
 
