@@ -7,7 +7,8 @@ Two kinds of figures:
   include what the Celery workers did: reviews received, scores written,
   unscored backlog and open queue depth per check and band, decisions per
   reviewer, webhook deliveries by status, the active classifier per check,
-  the age of the latest worker heartbeat;
+  the age of the latest worker heartbeat; and what other apps add through their
+  AppConfig's `metrics_collector` (attributes: the active tagger, untagged reviews);
 - process figures, counted where they happen: request latency per view
   (RequestMetricsMiddleware), reviews ingested by outcome (moderation.ingest),
   scoring tasks and their latency (moderation.tasks). Each process counts its
@@ -250,8 +251,14 @@ def exposition():
         multiprocess.MultiProcessCollector(processes)
     else:
         from prometheus_client import REGISTRY as processes
+    from django.apps import apps
+
     database = CollectorRegistry(auto_describe=False)
     database.register(DatabaseCollector())
+    for config in apps.get_app_configs():  # other apps' figures (attributes: the tagger and its backlog)
+        collector = getattr(config, "metrics_collector", None)
+        if collector is not None:
+            database.register(collector)
     return generate_latest(processes) + generate_latest(database)
 
 

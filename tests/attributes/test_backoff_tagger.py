@@ -96,3 +96,25 @@ def test_demo_setup_activates_the_shipped_tagger_once(settings):
     call_command("register_attribute_model", "--activate-id", str(phrases.pk), stdout=io.StringIO())
     call_command("demo_setup", "--model", "/nonexistent", stdout=io.StringIO())
     assert AttributeModel.objects.count() == 2 and AttributeModel.objects.get(is_active=True).pk == phrases.pk
+
+
+def test_metrics_show_the_active_tagger_and_its_backlog(make_review):
+    """An operator sees which tagger runs and how many visible reviews wait for it: a backlog that
+    grows while reviews are scored means the tagging tasks fail."""
+    from django.test import Client
+
+    from tests.moderation.test_health_metrics import sample
+
+    scrape = lambda: Client().get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()  # noqa: E731
+    assert sample(scrape(), "hwadmin_untagged_reviews") is None  # no tagger registered yet
+    for text in (phrase("scent"), UNPHRASED, "배송 빨라요"):
+        make_review(good_text=text)
+    call_command("register_attribute_model", str(SHIPPED), "--activate", stdout=io.StringIO())
+    model = AttributeModel.objects.get(is_active=True)
+    labels = {"tagger": model.name, "kind": "backoff", "tagger_id": str(model.pk)}
+    text = scrape()
+    assert sample(text, "hwadmin_active_attribute_tagger", **labels) == 1
+    assert sample(text, "hwadmin_untagged_reviews") == 3
+    call_command("extract_attributes", stdout=io.StringIO(), stderr=io.StringIO())
+    make_review(good_text="새 리뷰")
+    assert sample(scrape(), "hwadmin_untagged_reviews") == 1
