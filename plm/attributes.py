@@ -93,8 +93,12 @@ def load_taxonomy(path=None):
         raise TaxonomyError(f"{path}: taxonomy file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise TaxonomyError(f"{path}: not valid TOML ({exc})") from None
-    if data.get("version") != 1:
-        raise TaxonomyError(f"{path}: version = {data.get('version')!r}; this loader reads version = 1")
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise TaxonomyError(
+            f"{path}: version = {version!r}; give the taxonomy's version, a whole number from 1 (raise it "
+            f"when attributes or phrases change: every review is tagged again)"
+        )
     raw = data.get("attribute")
     if not isinstance(raw, list) or not raw:
         raise TaxonomyError(f"{path}: no [[attribute]] tables")

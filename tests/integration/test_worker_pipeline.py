@@ -110,3 +110,44 @@ def test_the_sweep_scores_reviews_whose_tasks_were_lost(worker_factory, slow_eno
     assert waiting_tasks() == 0, "tasks from an earlier test wait on the broker: the sweep would rightly skip"
     sweep_unscored.delay()
     wait_for(lambda: scored(classifier) == 60, timeout=120, message="the sweep to get every review scored")
+
+
+def test_a_real_worker_tags_scored_reviews_with_the_shipped_back_off_tagger(worker_factory, tiny_classifier_dir):
+    """After scoring, the worker's tag_review_attributes task loads the registered back-off tagger
+    (numpy and safetensors in the worker, no scikit-learn) and writes its rows: a phrase's with
+    probability 1.0, the regression's with its own."""
+    from io import StringIO
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from attributes.models import AttributeModel, ReviewAttribute, TaggedReview
+
+    check = Check.objects.get(code="unused")
+    activate_classifier(Classifier.objects.create(moderation_check=check, name="tiny", path=str(tiny_classifier_dir)))
+    shipped = Path(settings.BASE_DIR) / "models" / "attributes-backoff"
+    call_command("register_attribute_model", str(shipped), "--activate", stdout=StringIO())
+    tagger = AttributeModel.objects.get(is_active=True)
+    worker = worker_factory().start()
+
+    texts = [
+        "향이 너무 좋아요",
+        "성분도 순하고 좋아서 이걸 바르고 트러블이 난다거나 하지는 않았던 것 같아요.",
+        "배송이 빨랐어요",
+    ]
+    rows = [dict(row, good_text=text) for row, text in zip(tiny.sample_reviews(3), texts)]
+    response = ingest_client().post("/api/v1/reviews", rows, format="json")
+    assert response.status_code == 201, response.content
+    try:
+        wait_for(
+            lambda: TaggedReview.objects.filter(tagger=tagger).count() == 3,
+            timeout=120,
+            message="the worker to tag 3 reviews after scoring",
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the worker's log:\n{worker.log()[-3000:]}") from None
+    found = {(r.review.good_text, r.attribute): r for r in ReviewAttribute.objects.filter(tagger=tagger)}
+    assert found[(texts[0], "scent")].probability == 1.0  # "향이 ... 좋" is a phrase
+    breakouts = found[(texts[1], "breakouts")]  # no phrase says it
+    assert breakouts.polarity == "pos" and 0.5 <= breakouts.probability < 1.0

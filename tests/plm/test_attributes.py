@@ -118,10 +118,14 @@ def test_a_missing_or_malformed_file_is_named(tmp_path):
     bad.write_text("version = 1\n[[attribute]\n", encoding="utf-8")
     with pytest.raises(TaxonomyError, match="not valid TOML"):
         load_taxonomy(bad)
-    v2 = tmp_path / "v2.toml"
+    for version in ("0", "-1", '"2"', "true", "1.5"):
+        wrong = tmp_path / "wrong.toml"
+        wrong.write_text(f"version = {version}\n" + GOOD, encoding="utf-8")
+        with pytest.raises(TaxonomyError, match="version = .*; give the taxonomy's version, a whole number"):
+            load_taxonomy(wrong)
+    v2 = tmp_path / "v2.toml"  # a later version of the content loads
     v2.write_text("version = 2\n" + GOOD, encoding="utf-8")
-    with pytest.raises(TaxonomyError, match="version = 2"):
-        load_taxonomy(v2)
+    assert load_taxonomy(v2)
 
 
 # --- the tagger -------------------------------------------------------------------------
