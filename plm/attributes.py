@@ -41,6 +41,10 @@ tagger" has them too):
    (``"트러블이 올라올 때 발라요"``) is dropped.
 7. Several matches of one attribute in a sentence: the last one decides (a Korean
    sentence usually ends on its judgement: ``"처음엔 건조했는데 지금은 촉촉해요"`` → pos).
+8. An idiom is no mention: a match right after one of the attribute's `not_after` words
+   (then at most a particle and one adverb) is dropped. Sun protection's ``"안 타고"`` is
+   "did not tan", but ``"계절 안 타고"`` is "in any season" and ``"피부타입 크게 안 타고"``
+   "for any skin type".
 """
 
 from __future__ import annotations
@@ -54,7 +58,9 @@ from pathlib import Path
 TAXONOMY_FILE = Path(__file__).resolve().parent / "resources" / "attributes.toml"
 VALUES = ("pos", "neg", "present")
 _ID = re.compile(r"^[a-z][a-z_]*$")
-_FIELDS = {"id", "ko", "en", "definition", "polarity", "positive", "negative", "examples", "negative_examples"}
+_FIELDS = {
+    "id", "ko", "en", "definition", "polarity", "positive", "negative", "examples", "negative_examples", "not_after",
+}  # fmt: skip
 
 
 class TaxonomyError(ValueError):
@@ -72,6 +78,7 @@ class Attribute:
     negative_examples: tuple[str, ...] = ()
     positive: str = ""
     negative: str = ""
+    not_after: tuple[str, ...] = ()
 
     def allowed_values(self):
         return ("pos", "neg") if self.polarity else ("present",)
@@ -128,6 +135,7 @@ def _attribute(path, n, item):
         raise TaxonomyError(f"{where}: field 'polarity' must be true or false")
     examples = _phrases(where, item, "examples", required=True)
     negative_examples = _phrases(where, item, "negative_examples", required=False)
+    not_after = _phrases(where, item, "not_after", required=False)
     if item["polarity"]:
         for key in ("positive", "negative"):
             if not isinstance(item.get(key), str) or not item[key].strip():
@@ -154,6 +162,7 @@ def _attribute(path, n, item):
         negative_examples=tuple(negative_examples),
         positive=(item.get("positive") or "").strip(),
         negative=(item.get("negative") or "").strip(),
+        not_after=tuple(not_after),
     )
 
 
@@ -222,6 +231,16 @@ _WISH_AFTER = re.compile(
 # "…할 때 / …했을 때" (but not "…할 때가 있다"): the phrase sets the scene, it says nothing of the product
 _CONTEXT_AFTER = re.compile(r"^[가-힣]{0,3}\s*때(?!\s*(?:가|도|는)?\s*(?:있|많|종종|가끔))")
 _NEGATION_BEFORE = re.compile(r"(?:^|[^가-힣])(?:안|덜|못)\s*$")
+
+
+@lru_cache(maxsize=64)
+def _idiom_before(words):
+    """A word of `not_after` right before a match, then at most a particle and one adverb (rule 8)."""
+    if not words:
+        return None
+    alternatives = "|".join(_phrase_pattern(w) for w in sorted(words, key=lambda w: -len(_key(w))))
+    particle = r"(?:을|를|이|가|도|은|는|에|에도)?"
+    return re.compile(rf"(?:{alternatives}){particle}\s*(?:{_ADVERB}\s*)?$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,6 +312,10 @@ def _attribute_hits(sentence, attribute, pattern, side_of):
         span = (m.start(), m.end(), phrase)
         if _WISH_AFTER.match(after) or _CONTEXT_AFTER.match(after):
             hits.append(Hit(attribute.id, None, *span, rule="wish" if _WISH_AFTER.match(after) else "context"))
+            continue
+        idiom = _idiom_before(attribute.not_after)
+        if idiom is not None and idiom.search(before):
+            hits.append(Hit(attribute.id, None, *span, rule="idiom"))
             continue
         if not attribute.polarity:
             hits.append(Hit(attribute.id, "present", *span))

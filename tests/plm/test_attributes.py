@@ -103,6 +103,8 @@ def test_a_small_valid_taxonomy_loads(tmp_path):
             "'촉촉했으면' contradicts the tagger's wish rule",
         ),
         (GOOD + 'colour = "blue"\n', "unknown field(s) colour"),
+        (GOOD + 'not_after = "계절"\n', "'not_after' must be a list of strings"),
+        (GOOD + 'not_after = [""]\n', "'not_after' holds an empty phrase"),
     ],
 )
 def test_a_broken_taxonomy_gives_a_clear_error(tmp_path, body, message):
@@ -153,6 +155,14 @@ def test_a_missing_or_malformed_file_is_named(tmp_path):
         ("접착력도 나쁘지 않아요", {"adhesion": "pos"}),
         ("계속 쓰던 수분크림에서 갈아탔습니다.", {}),
         ("배송이 빨라서 좋아요", {}),
+        # taxonomy version 2: praise the negative "향이 너무" used to read as a complaint
+        ("기분 좋은 은은한 장미향이 너무 좋아요", {"scent": "pos"}),
+        ("향이 너무 강해요", {"scent": "neg"}),
+        # rule 8 (not_after): idioms of 타다 are no sun protection; tanning is
+        ("계절 안타고 무난무난하게 사용하기 좋은 수분크림입니다!", {}),
+        ("피부타입 크게 안타고 다 쓸 수 있는 제형이에요", {}),
+        ("손이 덜 타니까 위생적이에요", {}),
+        ("바다 가서 썼는데 안 타고 쿨링감도 있어요", {"uv_protection": "pos", "cooling": "present"}),
     ],
 )
 def test_the_tagger_tags_planted_sentences(tagger, sentence, expected):
