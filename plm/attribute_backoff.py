@@ -90,10 +90,11 @@ class BackoffTagger:
 
     def __init__(self, layout, thresholds, regression, taxonomy=None):
         from .attributes import PhraseTagger
+        from .attributes_model import output_groups
 
         self.layout, self.thresholds, self.regression = list(layout), dict(thresholds), regression
         self.phrases = PhraseTagger(taxonomy)
-        self.column = {label: j for j, label in enumerate(self.layout)}
+        self.outputs = output_groups(self.layout)  # {attribute: [(output index, value)]}
 
     def probabilities(self, sentences):
         """The regression's probabilities, with every output a phrase decides set to 1.0 (its polarity)
@@ -102,9 +103,8 @@ class BackoffTagger:
         rows = self.regression.probabilities(sentences).tolist() if sentences else []
         for row, sentence in zip(rows, sentences):
             for attribute, value in self.phrases.tag(sentence).items():
-                for label, j in self.column.items():
-                    if label.partition(":")[0] == attribute:
-                        row[j] = 1.0 if label == f"{attribute}:{value}" else 0.0
+                for j, output_value in self.outputs.get(attribute, ()):
+                    row[j] = 1.0 if output_value == value else 0.0
         return rows
 
     def tag(self, sentences):

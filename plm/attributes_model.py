@@ -75,7 +75,7 @@ def targets(labels, layout):
     return [1.0 if name in wanted else 0.0 for name in layout]
 
 
-def _groups(layout):
+def output_groups(layout):
     """{attribute: [(output index, value)]} in layout order."""
     groups = {}
     for i, name in enumerate(layout):
@@ -87,7 +87,7 @@ def _groups(layout):
 def decode(row, layout, thresholds):
     """{attribute: (value, probability)} for one row of output probabilities."""
     out = {}
-    for attribute, outputs in _groups(layout).items():
+    for attribute, outputs in output_groups(layout).items():
         i, value = max(outputs, key=lambda o: row[o[0]])
         if row[i] >= thresholds.get(attribute, 0.5):
             out[attribute] = (value, float(row[i]))
@@ -148,7 +148,7 @@ def choose_thresholds(gold, probabilities, layout, grid=GRID):
     """{attribute: threshold}: the grid value maximising the attribute's presence F1 on these rows
     (ties: the one nearest 0.5); 0.5 for an attribute no row mentions."""
     thresholds = {}
-    for attribute, outputs in _groups(layout).items():
+    for attribute, outputs in output_groups(layout).items():
         truth = [attribute in g for g in gold]
         if not any(truth):
             thresholds[attribute] = 0.5
