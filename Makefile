@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install browser clean unused-model attribute-tagger serve lint fmt
+.PHONY: demo test install browser clean unused-model attribute-tagger pretrained-model serve lint fmt
 
 install: $(VENV)/.installed
 
@@ -51,3 +51,8 @@ unused-model: install
 # backoff.json and backoff.safetensors the same bytes every time. (DEBUG=1: a workshop command on a development machine, no SECRET_KEY needed.)
 attribute-tagger: install
 	DEBUG=1 $(PY) manage.py build_attribute_tagger --output models/attributes-backoff
+
+# Rebuild the shipped pretrained discriminator (models/pretrained-electra): both pretraining runs side by side,
+# their fine-tuned comparison, the better one ported (benchmarks/domain_vs_general.sh; hours on two cores).
+pretrained-model: install
+	benchmarks/domain_vs_general.sh

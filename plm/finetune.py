@@ -77,7 +77,9 @@ def load_model(
     init "random": the directory's config.json and tokenizer only, with newly initialised weights
     (what pretraining is measured against, and the start of a CPU-sized student).
     problem_type: saved in config.json ("multi_label_classification" for the attribute model's sigmoids).
+    Weights load as float32 whatever their stored dtype (a float16 file is trained in float32).
     """
+    import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     from .vocab import load_tokenizer
@@ -106,6 +108,7 @@ def load_model(
             str(directory),
             **labels,
             ignore_mismatched_sizes=True,  # a classifier with another label count gets a new head
+            dtype=torch.float32,
         )
     except Exception as exc:
         raise FinetuneError(f"{model_dir}: the model does not load as a sequence classifier: {exc}") from exc

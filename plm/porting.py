@@ -20,6 +20,7 @@ forward of `verify_logits`); this module is imported by commands only.
 from __future__ import annotations
 
 import collections.abc
+import copy
 import json
 import re
 import shutil
@@ -467,14 +468,33 @@ def write_tokenizer(tokenizer_dir: str | Path, tokenizer: PreTrainedTokenizerBas
         tokenizer.save_pretrained(str(output))
 
 
-def save_model(model: PreTrainedModel, output: str | Path, formats: Collection[str] = ("safetensors",)) -> Path:
+STORAGE_DTYPES = ("float32", "float16")
+
+
+def save_model(
+    model: PreTrainedModel,
+    output: str | Path,
+    formats: Collection[str] = ("safetensors",),
+    storage_dtype: str = "float32",
+) -> Path:
+    """config.json + model.safetensors (+ pytorch_model.bin). With storage_dtype float16 the weights are stored
+    at half the size, and config.json still says float32, so `from_pretrained` (whose default dtype in
+    transformers 5 is the checkpoint's) loads them as float32: compute stays float32 on a CPU."""
+    import torch
+
+    if storage_dtype not in STORAGE_DTYPES:
+        raise PortError(f"storage dtype {storage_dtype!r}: one of {', '.join(STORAGE_DTYPES)}")
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(output))  # config.json + model.safetensors
+    stored = model if storage_dtype == "float32" else copy.deepcopy(model).to(torch.float16)
+    stored.save_pretrained(str(output))
+    if storage_dtype != "float32":
+        config_path = output / "config.json"
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config["dtype"] = "float32"
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if "bin" in formats:
-        import torch
-
-        torch.save(model.state_dict(), output / "pytorch_model.bin")
+        torch.save(stored.state_dict(), output / "pytorch_model.bin")
     return output
 
 
@@ -596,6 +616,7 @@ class PortResult:
     arch: Architecture
     weights: int
     max_difference: float | None = None
+    storage_difference: float | None = None  # float16 storage, --verify: largest logit change after reloading
 
 
 def port_checkpoint(
@@ -607,8 +628,13 @@ def port_checkpoint(
     verify: bool = False,
     verify_texts: Sequence[str] | None = None,
     tolerance: float = 1e-4,
+    storage_dtype: str = "float32",
 ) -> list[PortResult]:
-    """Port each tower in `outputs` ({"discriminator": dir, "generator": dir}); write only once all fit."""
+    """Port each tower in `outputs` ({"discriminator": dir, "generator": dir}); write only once all fit.
+    storage_dtype float16 halves the files (`save_model`); with `verify` the written tower is reloaded and its
+    largest logit change on the verification batch recorded (`storage_difference`)."""
+    if storage_dtype not in STORAGE_DTYPES:
+        raise PortError(f"storage dtype {storage_dtype!r}: one of {', '.join(STORAGE_DTYPES)}")
     towers = list(outputs)
     training_config = read_training_config(config_path)
     discriminator, generator = architectures(training_config)
@@ -634,7 +660,14 @@ def port_checkpoint(
                 )
         results.append((result, model, tokenizer))
     for result, model, tokenizer in results:
-        save_model(model, result.output, formats)
+        save_model(model, result.output, formats, storage_dtype)
+        if verify and storage_dtype != "float32":
+            import numpy as np
+
+            batch = verification_batch(tokenizer, result.arch, verify_texts)
+            reloaded = type(model).from_pretrained(str(result.output)).eval()
+            before, after = torch_logits(model, *batch), torch_logits(reloaded, *batch)
+            result.storage_difference = float(np.max(np.abs(before - after)[batch[1].astype(bool)]))
         write_tokenizer(tokenizer_dir, tokenizer, result.output)
         (result.output / "README.md").write_text(
             model_card(result.which, checkpoint, result.arch, config_path), encoding="utf-8"

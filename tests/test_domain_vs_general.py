@@ -2,6 +2,7 @@
 init on the unused set, and the table's arithmetic."""
 
 import json
+import shutil
 
 import pytest
 
@@ -98,3 +99,111 @@ def test_summary_means_spreads_and_difference():
     assert table["domain_minus_general"]["se"] == pytest.approx(0.02 / 3**0.5)
     text = dvg.format_table({"nsmc": table})
     assert "0.8200 ± 0.0200" in text and "+0.1200 ± 0.0115" in text
+
+
+def test_inits_pick_which_starts_are_fine_tuned(two_models, tmp_path, capsys):
+    domain, general = two_models
+    args = dvg.parse_args(["compare", "--general", str(general), "--inits", "general", "random"])
+    assert args.inits == ["general", "random"] and args.domain is None
+    with pytest.raises(SystemExit):
+        dvg.parse_args(["compare", "--general", str(general), "--inits", "domain", "random"])
+    assert "--domain DIR is needed" in capsys.readouterr().err
+
+
+@pytest.mark.django_db
+def test_random_takes_the_general_architecture_without_a_domain_model(two_models, tmp_path):
+    _, general = two_models
+    args = {"domain": None, "general": str(general), "epochs": 1, "batch_size": 16, "learning_rate": 1e-3}
+    args |= {"max_length": 32, "output": str(tmp_path)}
+    row = dvg.run_one(
+        {"task": "unused", "init": "random", "seed": 0, "args": args, "limits": {"train": 60, "validation": 40}}
+    )
+    metrics = json.loads((tmp_path / "unused" / "random-seed0" / "metrics.json").read_text())
+    assert row["init"] == "random" and metrics["init"] == "random" and metrics["base_model"] == str(general)
+
+
+def entry(domain=None, general=None, random=None):
+    return {
+        k: {"mean": v, "sd": 0.0, "n": 1}
+        for k, v in (("domain", domain), ("general", general), ("random", random))
+        if v is not None
+    }
+
+
+def test_the_better_run_leads_in_more_tasks_and_a_tie_goes_to_the_summed_lead():
+    assert dvg.better_init({"a": entry(0.8, 0.7), "b": entry(0.5, 0.6), "c": entry(0.5, 0.51)}) == "general"
+    assert dvg.better_init({"a": entry(0.9, 0.7), "b": entry(0.5, 0.6)}) == "domain"  # 1-1, domain +0.1 net
+    assert dvg.better_init({"a": entry(0.75, 0.7), "b": entry(0.5, 0.6)}) == "general"
+
+
+def fake_run(base, tokenizer_dir, name):
+    """What the pipeline leaves for one run: a checkpoint with pretraining_config.json, train_log.jsonl,
+    evaluate_pretraining's evaluation.json (with this machine's paths), the tokenizer and the corpus statistics."""
+    from transformers import AutoTokenizer
+
+    from tests.plm.test_porting import electra_variables, save_tf1_checkpoint, training_config
+
+    run = base / "runs" / name
+    shutil.copytree(tokenizer_dir, run / "tokenizer")  # pretrain_plm keeps its tokenizer beside the checkpoints
+    vocab_size = len(AutoTokenizer.from_pretrained(str(tokenizer_dir)))
+    config = training_config(vocab_size) | {"learning_rate": 2e-4, "num_warmup_steps": 2, "seed": 0}
+    config |= {"train_batch_size": 32}
+    (run / "pretraining_config.json").write_text(json.dumps(config))
+    save_tf1_checkpoint(run / "model.ckpt-400", electra_variables(vocab_size))
+    (run / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-400"\n')
+    log = [{"step": 200, "examples_per_second": 32.0}, {"step": 400, "examples_per_second": 16.0}]
+    (run / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    figures = {"discriminator_auc": 0.61, "random_replacement_auc": 0.74, "representation_spread": 0.38}
+    results = [{"step": 400, "checkpoint": str(run / "model.ckpt-400"), **figures}]
+    (run / "evaluation.json").write_text(
+        json.dumps({"data": [str(base)], "batches": 2, "batch_size": 8, "results": results})
+    )
+    corpus = base / "corpus" / name
+    corpus.mkdir(parents=True)
+    sources = {"nsmc_train": {"documents_out": 98574, "chars_out": 4711979}}
+    (corpus / "stats.json").write_text(json.dumps({"documents_out": 98574, "chars_out": 4711979, "sources": sources}))
+    return run
+
+
+def test_ship_ports_the_chosen_run_in_float16_with_its_card(tmp_path, tiny_tokenizer_dir):
+    import argparse
+
+    import torch
+    from safetensors.torch import load_file
+
+    work = tmp_path / "dvg"
+    fake_run(work, tiny_tokenizer_dir, "general")
+    table = {"unused": entry(general=0.70, random=0.66), "nsmc": entry(general=0.69, random=0.71)}
+    validation = {"unused": entry(general=0.66, random=0.64), "nsmc": entry(general=0.70, random=0.72)}
+    summary = {
+        "date": "2026-12-02T15:00:00+00:00",
+        "args": {"seeds": [0, 1, 2], "train": 3000, "validation": 500, "epochs": 2, "batch_size": 32},
+        "table": table,
+        "validation_table": validation,
+    }
+    summary["args"] |= {"learning_rate": 3e-4, "max_length": 64, "general": str(dvg.ROOT / "var" / "x"), "output": "/y"}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    output = tmp_path / "pretrained-electra"
+    args = argparse.Namespace(summary=str(tmp_path / "summary.json"), work=str(work), output=str(output), init=None)
+    with pytest.raises(SystemExit, match="pass --init"):
+        dvg.ship(args)  # one pretrained run in the summary: which one is not the script's to guess
+    args.init = "general"
+    dvg.ship(args)
+
+    weights = load_file(str(output / "model.safetensors"))
+    assert {t.dtype for t in weights.values()} == {torch.float16}
+    assert json.loads((output / "config.json").read_text())["dtype"] == "float32"
+    comparison = json.loads((output / "comparison.json").read_text())
+    assert comparison["shipped"] == "general" and comparison["beats_random_on_validation"] == {
+        "unused": True,
+        "nsmc": False,
+    }
+    assert comparison["steps"] == 400 and comparison["training_seconds"] == 200 * 32 / 32 + 200 * 32 / 16
+    assert comparison["args"]["general"] == "var/x" and "output" not in comparison["args"]
+    card = (output / "README.md").read_text()
+    assert "| unused | average_precision | – | 0.700 ± 0.000 | 0.660 ± 0.000 | – |" in card
+    assert "better than random weights on: unused." in card and "400 steps of batch 32" in card
+    assert "discriminator AUC on generator replacements 0.610" in card and "| nsmc_train | 98,574 |" in card
+    for path in output.iterdir():  # nothing names this machine's folders
+        if path.suffix in (".json", ".md", ".txt"):
+            assert str(tmp_path) not in path.read_text(encoding="utf-8"), path.name

@@ -1,5 +1,6 @@
 """finetune_classifier: a tiny ELECTRA learns from a few hundred real reviews; metrics.json agrees with its predictions."""
 
+import io
 import json
 import random
 
@@ -203,3 +204,41 @@ def finetune_data(path):
     from plm.datasets import load_task
 
     return load_task("file", str(path), group_column="product_id")
+
+
+def test_without_a_model_the_shipped_pretrained_electra_is_the_start(sun_or_skin, tmp_path, monkeypatch):
+    """No --model: the fine-tune starts from models/pretrained-electra (weights stored in float16, trained in
+    float32); where none is shipped the command says what to pass."""
+    import torch
+    from django.core.management.base import CommandError
+    from safetensors.torch import load_file
+    from transformers import AutoModelForSequenceClassification
+
+    from plm.management.commands import finetune_classifier
+    from plm.porting import save_model
+    from plm.vocab import load_tokenizer
+    from tests import tiny
+
+    shipped = tmp_path / "pretrained-electra"
+    source = tiny.make_classifier(tmp_path / "source")
+    save_model(AutoModelForSequenceClassification.from_pretrained(str(source)), shipped, storage_dtype="float16")
+    load_tokenizer(source).save_pretrained(str(shipped))
+    stored = load_file(str(shipped / "model.safetensors"))
+    assert {t.dtype for t in stored.values()} == {torch.float16}
+    args = ["file", "--data", str(sun_or_skin), "--group-column", "product_id", "--epochs", "1"]
+    args += ["--max-train", "48", "--max-eval", "24", "--threads", "1", "--calibration", "none"]
+
+    monkeypatch.setattr(finetune_classifier, "SHIPPED_BASE", tmp_path / "nothing-here")
+    with pytest.raises(CommandError, match="pass --model DIR.*no pretrained model is shipped"):
+        call_command("finetune_classifier", *args, "--output", str(tmp_path / "none"))
+
+    monkeypatch.setattr(finetune_classifier, "SHIPPED_BASE", shipped)
+    out = io.StringIO()
+    call_command("finetune_classifier", *args, "--output", str(tmp_path / "out"), stdout=out)
+    assert f"starting from the shipped pretrained model {shipped} (its weights" in out.getvalue()
+    trained = load_file(str(tmp_path / "out" / "model.safetensors"))
+    assert {t.dtype for t in trained.values()} == {torch.float32}
+    # the encoder started from the shipped weights (a new initialisation would differ by ~0.1): three steps
+    # move a weight by far less
+    for name in ("electra.embeddings.position_embeddings.weight", "electra.encoder.layer.0.output.dense.weight"):
+        assert (trained[name] - stored[name].float()).abs().max() < 0.01, name

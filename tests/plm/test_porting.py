@@ -363,3 +363,57 @@ def test_a_checkpoint_from_the_projects_tf2_electra_ports_and_verifies(tmp_path,
     with torch.no_grad():
         logits = generator(input_ids=torch.tensor(ids, dtype=torch.long)).logits.numpy()
     assert np.abs(logits - expected).max() <= 1e-4
+
+
+def test_float16_storage_halves_the_files_and_loads_as_float32(pretrained, tmp_path, capsys):
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForSequenceClassification, ElectraForPreTraining
+
+    directory, variables, _, tokenizer_dir = pretrained
+    full, half = tmp_path / "full", tmp_path / "half"
+    call_command("port_checkpoint", str(directory), "--output", str(full), "--tokenizer", str(tokenizer_dir))
+    call_command(
+        "port_checkpoint",
+        str(directory),
+        "--output",
+        str(half),
+        "--tokenizer",
+        str(tokenizer_dir),
+        "--storage-dtype",
+        "float16",
+        "--verify",
+    )
+    out = capsys.readouterr().out
+    change = float(out.split("largest logit change on reloading ", 1)[1].split()[0])
+    assert 0 < change < 0.05, out  # float16 rounding, no more
+
+    with safe_open(str(half / "model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    size = lambda d: (d / "model.safetensors").stat().st_size  # noqa: E731
+    assert size(half) < 0.55 * size(full)
+    assert json.loads((half / "config.json").read_text())["dtype"] == "float32"
+    # transformers 5 loads a checkpoint in its stored dtype unless config.json says otherwise: ours says float32
+    for model in (
+        ElectraForPreTraining.from_pretrained(str(half)),
+        AutoModelForSequenceClassification.from_pretrained(str(half), num_labels=2),
+    ):
+        assert {p.dtype for p in model.parameters()} == {torch.float32}
+    query = ElectraForPreTraining.from_pretrained(str(half)).electra.encoder.layer[1].attention.self.query.weight
+    expected = variables["electra/encoder/layer_1/attention/self/query/kernel"].T
+    np.testing.assert_allclose(query.detach().numpy(), expected, atol=1e-3)
+
+
+def test_an_unknown_storage_dtype_is_refused(pretrained, tmp_path):
+    from plm import porting
+
+    directory, _, _, tokenizer_dir = pretrained
+    with pytest.raises(porting.PortError, match="storage dtype 'int8'"):
+        porting.port_checkpoint(
+            directory,
+            directory / "pretraining_config.json",
+            {"discriminator": tmp_path / "x"},
+            tokenizer_dir,
+            storage_dtype="int8",
+        )
+    assert not (tmp_path / "x").exists()

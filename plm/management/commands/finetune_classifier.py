@@ -1,6 +1,13 @@
 """manage.py finetune_classifier: fine-tune an ELECTRA model directory into a classifier directory."""
 
+from pathlib import Path
+
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+# The pretrained discriminator the project ships (docs/pretraining.md, "Domain vs general pretraining"): where
+# a fine-tune starts when no --model is given.
+SHIPPED_BASE = Path(settings.BASE_DIR) / "models" / "pretrained-electra"
 
 
 def finetune_config(options, **task_fields):
@@ -22,17 +29,26 @@ def finetune_config(options, **task_fields):
     )
 
 
-def start_model(options, flag):
-    """The model directory to fine-tune: --model, or with --init random and --tokenizer a new architecture
-    written into --output. `flag` is the option's name the error message asks for."""
+def start_model(options, flag, log=print):
+    """The model directory to fine-tune: --model; with --init random and --tokenizer a new architecture
+    written into --output; else the shipped pretrained discriminator (its weights, or with --init random its
+    architecture and tokenizer). `flag` is the option's name the error message asks for."""
     from plm import finetune
 
     if options["model"] is not None:
         return options["model"]
-    if options["init"] != "random" or not options["tokenizer"]:
-        raise CommandError(f"pass {flag} DIR, or --init random with --tokenizer DIR")
-    return str(
-        finetune.write_architecture(options["tokenizer"], options["output"], options["hidden_size"], options["layers"])
+    if options["init"] == "random" and options["tokenizer"]:
+        return str(
+            finetune.write_architecture(
+                options["tokenizer"], options["output"], options["hidden_size"], options["layers"]
+            )
+        )
+    if (SHIPPED_BASE / "config.json").is_file():
+        how = "its architecture and tokenizer, new weights" if options["init"] == "random" else "its weights"
+        log(f"starting from the shipped pretrained model {SHIPPED_BASE} ({how}; {flag} DIR picks another)")
+        return str(SHIPPED_BASE)
+    raise CommandError(
+        f"pass {flag} DIR, or --init random with --tokenizer DIR (no pretrained model is shipped in {SHIPPED_BASE})"
     )
 
 
@@ -51,8 +67,8 @@ class Command(BaseCommand):
             "--model",
             "--base-model",
             dest="model",
-            help="the model directory to start from (port_checkpoint's output); with "
-            "--init random, only its architecture and tokenizer are used",
+            help="the model directory to start from (port_checkpoint's output; default: the shipped "
+            "models/pretrained-electra); with --init random, only its architecture and tokenizer are used",
         )
         parser.add_argument(
             "--init",
@@ -205,7 +221,7 @@ class Command(BaseCommand):
             gift_as=options["gift_as"] or "",
         )
         try:
-            model = start_model(options, "--model")
+            model = start_model(options, "--model", self.stdout.write)
             unlabelled = None
             if options["unlabelled"]:
                 pool, info = semisupervised.build_pool(
@@ -273,7 +289,7 @@ class Command(BaseCommand):
             counts = {s: sum(1 for r in rows if r["split"] == s) for s in ("train", "validation", "test")}
             self.stdout.write(", ".join(f"{s}: {n} sentences" for s, n in counts.items()))
             config = finetune_config(options, unlabelled_weight=options["weak_weight"], calibration="")
-            model = start_model(options, "--base-model")
+            model = start_model(options, "--base-model", self.stdout.write)
             weak = None
             if options["weak_labels"]:
                 weak = attributes_model.weak_sentences(

@@ -38,6 +38,13 @@ class Command(BaseCommand):
             help="bin also writes pytorch_model.bin beside model.safetensors",
         )
         parser.add_argument(
+            "--storage-dtype",
+            choices=["float32", "float16"],
+            default="float32",
+            help="float16 stores the weights at half the size (config.json keeps float32: they load as float32); "
+            "with --verify the reloaded model's largest logit change is printed",
+        )
+        parser.add_argument(
             "--verify",
             action="store_true",
             help="run one batch through TensorFlow and PyTorch; fail if the logits differ by more than 1e-4",
@@ -69,6 +76,7 @@ class Command(BaseCommand):
                 formats=formats,
                 verify=options["verify"],
                 verify_texts=options["verify_text"] or None,
+                storage_dtype=options["storage_dtype"],
             )
         except porting.PortError as exc:
             raise CommandError(str(exc)) from exc
@@ -82,6 +90,11 @@ class Command(BaseCommand):
             if result.max_difference is not None:
                 self.stdout.write(
                     f"{result.which}: largest |TF − PyTorch| logit difference {result.max_difference:.3g}"
+                )
+            if result.storage_difference is not None:
+                self.stdout.write(
+                    f"{result.which}: stored as {options['storage_dtype']}, largest logit change on reloading "
+                    f"{result.storage_difference:.3g}"
                 )
         self.stdout.write(self.style.SUCCESS("ported"))
 
