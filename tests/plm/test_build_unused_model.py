@@ -69,3 +69,30 @@ def test_build_unused_model_writes_a_stacked_classifier_with_its_card(tmp_path):
     assert model.companion is not None
     scores = scoring.predict_proba(model, tokenizer, ["아직 안 써봤어요", "촉촉하고 좋아요"], max_length)
     assert all(0.0 < p < 1.0 for p in scores)
+
+
+def test_a_pretrained_base_replaces_the_vocabulary_and_the_random_start(tmp_path):
+    from django.core.management.base import CommandError
+
+    from tests import tiny
+
+    base = tiny.make_classifier(tmp_path / "pretrained")
+    with pytest.raises(CommandError, match="no config.json"):
+        call_command("build_unused_model", "--base-model", str(tmp_path / "nothing"), "--preprocess", "none")
+    with pytest.raises(CommandError, match="pass --preprocess none"):
+        call_command("build_unused_model", "--base-model", str(base))  # the default reads morphemes
+    out = tmp_path / "unused-from-base"
+    work = Path(settings.BASE_DIR) / "var" / f"test-unused-model-{uuid.uuid4().hex[:8]}"
+    args = ["--base-model", str(base), "--preprocess", "none", "--output", str(out), "--workdir", str(work)]
+    args += ["--epochs", "1", "--max-unlabelled", "100", "--max-length", "32", "--threads", "1"]
+    try:
+        call_command("build_unused_model", *args, stdout=io.StringIO())
+        assert not (work / "tokenizer").exists()  # no vocabulary of its own
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["base_model"] == str(base) and metrics["init"] == "pretrained"
+    vocabulary = lambda d: json.loads((d / "tokenizer.json").read_text())["model"]["vocab"]  # noqa: E731
+    assert vocabulary(out) == vocabulary(base)
+    card = (out / "README.md").read_text()
+    assert f"fine-tuned from the pretrained `{base}`" in card and f"--base-model {base} --preprocess none" in card

@@ -52,6 +52,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--output", default=str(Path(settings.BASE_DIR) / "models" / "unused-electra"))
         parser.add_argument("--workdir", default=str(Path(settings.VAR_DIR) / "unused-model"))
+        parser.add_argument(
+            "--base-model",
+            metavar="DIR",
+            help="start every round from this pretrained ELECTRA (its tokenizer, reading text: pass --preprocess "
+            "none) instead of a new vocabulary and random weights (default)",
+        )
         parser.add_argument("--vocab-size", type=int, default=16000)
         parser.add_argument("--hidden-size", type=int, default=128)
         parser.add_argument("--layers", type=int, default=4)
@@ -110,6 +116,13 @@ class Command(BaseCommand):
         from plm import datasets, semisupervised
         from plm.beauty import norm_space
 
+        base = options["base_model"]
+        if base and not (Path(base) / "config.json").is_file():
+            raise CommandError(f"--base-model {base}: no config.json (a port_checkpoint directory is expected)")
+        if base and options["preprocess"] != "none":
+            raise CommandError(
+                f"--base-model reads text as it was pretrained: pass --preprocess none (not {options['preprocess']})"
+            )
         work = Path(options["workdir"])
         work.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
@@ -121,26 +134,31 @@ class Command(BaseCommand):
         except (datasets.DatasetError, semisupervised.PoolError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"pool: {info['size']} unlabelled reviews ({info['dropped']} left out)")
-        from plm.morphemes import preprocess
-
-        corpus = work / "pool.txt"
-        kind = "" if options["preprocess"] == "none" else options["preprocess"]
-        lines = preprocess(kind, [norm_space(r["text"]) for r in pool])
-        corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
         quiet = {"stdout": self.stdout, "stderr": self.stderr}
-        call_command(
-            "train_tokenizer",
-            "--corpus",
-            str(corpus),
-            "--out",
-            str(work / "tokenizer"),
-            "--vocab-size",
-            str(options["vocab_size"]),
-            "--min-frequency",
-            "2",
-            verbosity=0,
-            **quiet,
-        )
+        if base:  # the pretrained model's own vocabulary and weights
+            start = ["--model", base]
+        else:  # a vocabulary of the pool as the model reads it, and random weights
+            from plm.morphemes import preprocess
+
+            corpus = work / "pool.txt"
+            kind = "" if options["preprocess"] == "none" else options["preprocess"]
+            lines = preprocess(kind, [norm_space(r["text"]) for r in pool])
+            corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            call_command(
+                "train_tokenizer",
+                "--corpus",
+                str(corpus),
+                "--out",
+                str(work / "tokenizer"),
+                "--vocab-size",
+                str(options["vocab_size"]),
+                "--min-frequency",
+                "2",
+                verbosity=0,
+                **quiet,
+            )
+            start = ["--init", "random", "--tokenizer", str(work / "tokenizer")]
+            start += ["--hidden-size", str(options["hidden_size"]), "--layers", str(options["layers"])]
         teacher, rounds = options["teacher"], []
         for number in range(1, options["rounds"] + 1):
             out = work / f"round-{number}"
@@ -149,14 +167,7 @@ class Command(BaseCommand):
             call_command(
                 "finetune_classifier",
                 "unused",
-                "--init",
-                "random",
-                "--tokenizer",
-                str(work / "tokenizer"),
-                "--hidden-size",
-                str(options["hidden_size"]),
-                "--layers",
-                str(options["layers"]),
+                *start,
                 "--output",
                 str(out),
                 "--unlabelled",
@@ -243,6 +254,25 @@ def guideline_test_figures(directory):
 
 def model_card(metrics, options):
     """The shipped model's card, from its metrics.json: data, figures beside the baseline and rule, use, rebuild."""
+    base = options.get("base_model")
+    if base:
+        shape = json.loads((Path(base) / "config.json").read_text(encoding="utf-8"))
+        network = (
+            f"An ELECTRA sequence classifier fine-tuned from the pretrained `{base}` ({shape['num_hidden_layers']} "
+            f"layers, hidden {shape['hidden_size']}, its WordPiece vocabulary of {shape['vocab_size']:,}"
+        )
+        start, start_flags = f"no vocabulary of its own (`--base-model {base}`)", f"--model {base}"
+        make_line = f".venv/bin/python manage.py build_unused_model --base-model {base} --preprocess none"
+    else:
+        network = (
+            f"An ELECTRA sequence classifier ({options['layers']} layers, hidden {options['hidden_size']}, "
+            f"WordPiece vocabulary of {options['vocab_size']:,}"
+        )
+        start = f"`train_tokenizer --vocab-size {options['vocab_size']}`"
+        start_flags = f"--init random --hidden-size {options['hidden_size']} --layers {options['layers']}"
+        make_line = (
+            "make unused-model     # = .venv/bin/python manage.py build_unused_model --output models/unused-electra"
+        )
     from plm.finetune import comparison_table
 
     test, semi, cal = metrics["test"], metrics["semi_supervised"], metrics.get("calibration") or {}
@@ -302,8 +332,7 @@ pipeline_tag: text-classification
 
 # unused-electra: 미사용 리뷰 (unused-review) classifier
 
-An ELECTRA sequence classifier ({options["layers"]} layers, hidden {options["hidden_size"]}, WordPiece vocabulary of
-{options["vocab_size"]:,}{reads}) that gives the probability that a Korean beauty review was written by someone who has not
+{network}{reads}) that gives the probability that a Korean beauty review was written by someone who has not
 used the product. Label 1 = `unused`, 0 = `used`. Its scores are calibrated: `calibration.json`
 ({cal.get("method", "none")}, fitted on the validation split) maps the logit margin to the probability, and the
 workers apply it when they score.{stack}
@@ -361,12 +390,11 @@ From a checkout with the shared data beside it (`../shared/data`), about
 {max(1, round(metrics.get("build_seconds", 0) / 60))} minutes on two cores:
 
 ```sh
-make unused-model     # = .venv/bin/python manage.py build_unused_model --output models/unused-electra
+{make_line}
 ```
 
-which runs: the pool (`plm.semisupervised.build_pool`), `train_tokenizer --vocab-size {options["vocab_size"]}`, then
-{options["rounds"]} × `finetune_classifier unused --init random --hidden-size {options["hidden_size"]} --layers
-{options["layers"]} --unlabelled shared --teacher {options["teacher"]}[,previous round] --preprocess
+which runs: the pool (`plm.semisupervised.build_pool`), {start}, then
+{options["rounds"]} × `finetune_classifier unused {start_flags} --unlabelled shared --teacher {options["teacher"]}[,previous round] --preprocess
 {options["preprocess"]} --epochs {options["epochs"]} --learning-rate
 {options["learning_rate"]} --unlabelled-weight {options["unlabelled_weight"]} --companion {options["companion"]}
 {"--gift-as used " if options["gift_as"] == "used" else ""}--metric average_precision --seed {options["seed"]}`.
