@@ -77,7 +77,12 @@ def parse_args(argv=None):
     compare.add_argument("--jobs", type=int, default=2, help="fine-tunes at once, one torch thread each")
     compare.add_argument("--output", default=str(ROOT / "var" / "benchmarks" / "domain-vs-general"))
     ship = commands.add_parser("ship", help="port the better run into models/ with its card")
-    ship.add_argument("--summary", default=str(ROOT / "var" / "benchmarks" / "domain-vs-general" / "summary.json"))
+    ship.add_argument(
+        "--summary",
+        nargs="+",
+        default=[str(ROOT / "var" / "benchmarks" / "domain-vs-general" / "summary.json")],
+        help="compare's summary.json; several (inits fine-tuned apart, with the same settings) are joined",
+    )
     ship.add_argument("--work", default=str(ROOT / "var" / "dvg"), help="the runs, corpora and vocabularies")
     ship.add_argument("--output", default=str(ROOT / "models" / "pretrained-electra"))
     ship.add_argument(
@@ -289,6 +294,31 @@ def training_seconds(run):
     return seconds, steps, config
 
 
+SETTINGS = ("seeds", "train", "validation", "test", "epochs", "batch_size", "learning_rate", "max_length")
+
+
+def join_summaries(summaries):
+    """One summary from several compare runs of the same settings (say, random weights fine-tuned while the
+    pretraining still ran): their rows joined, the tables computed again; the newest date."""
+    first = summaries[0]
+    for other in summaries[1:]:
+        differ = [k for k in SETTINGS if other["args"].get(k) != first["args"].get(k)]
+        if differ:
+            raise SystemExit(f"the summaries were fine-tuned with different settings ({', '.join(differ)})")
+    if len(summaries) == 1:
+        return first
+    rows = [row for summary in summaries for row in summary["rows"]]
+    tasks = list(dict.fromkeys(row["task"] for row in rows))
+    args = {k: v for summary in summaries for k, v in summary["args"].items() if v is not None}
+    return {
+        "date": max(summary["date"] for summary in summaries),
+        "args": args,
+        "rows": rows,
+        "table": summarise(rows, tasks),
+        "validation_table": summarise(rows, tasks, split="validation"),
+    }
+
+
 def ship(args):
     """Port the run that measured better on the validation rows into --output (float16 storage), with its
     check, its corpus statistics, the comparison and a model card."""
@@ -297,10 +327,10 @@ def ship(args):
 
     from django.core.management import call_command
 
-    summary = json.loads(Path(args.summary).read_text(encoding="utf-8"))
+    summary = join_summaries([json.loads(Path(p).read_text(encoding="utf-8")) for p in args.summary])
     both = all({"domain", "general"} <= set(entry) for entry in summary["validation_table"].values())
     if args.init is None and not both:
-        raise SystemExit(f"{args.summary} does not compare the two pretrained runs: pass --init domain|general")
+        raise SystemExit(f"{' '.join(args.summary)} compare not both pretrained runs: pass --init domain|general")
     winner = args.init or better_init(summary["validation_table"])
     work, output = Path(args.work), Path(args.output)
     run = work / "runs" / winner

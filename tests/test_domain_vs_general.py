@@ -184,7 +184,7 @@ def test_ship_ports_the_chosen_run_in_float16_with_its_card(tmp_path, tiny_token
     summary["args"] |= {"learning_rate": 3e-4, "max_length": 64, "general": str(dvg.ROOT / "var" / "x"), "output": "/y"}
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     output = tmp_path / "pretrained-electra"
-    args = argparse.Namespace(summary=str(tmp_path / "summary.json"), work=str(work), output=str(output), init=None)
+    args = argparse.Namespace(summary=[str(tmp_path / "summary.json")], work=str(work), output=str(output), init=None)
     with pytest.raises(SystemExit, match="pass --init"):
         dvg.ship(args)  # one pretrained run in the summary: which one is not the script's to guess
     args.init = "general"
@@ -207,3 +207,57 @@ def test_ship_ports_the_chosen_run_in_float16_with_its_card(tmp_path, tiny_token
     for path in output.iterdir():  # nothing names this machine's folders
         if path.suffix in (".json", ".md", ".txt"):
             assert str(tmp_path) not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_summaries_of_the_same_settings_join_and_others_are_refused():
+    settings = {"seeds": [0, 1], "train": 3000, "validation": 500, "test": 1500, "epochs": 2, "batch_size": 32}
+    settings |= {"learning_rate": 3e-4, "max_length": 64}
+    rows = lambda init, values: [  # noqa: E731
+        {"task": "unused", "init": init, "seed": s, "test": v, "validation": v - 0.01} for s, v in enumerate(values)
+    ]
+    early = {
+        "date": "2026-12-02T14:00:00+00:00",
+        "args": settings | {"general": "a"},
+        "rows": rows("random", (0.6, 0.62)),
+    }
+    late = {
+        "date": "2026-12-02T16:00:00+00:00",
+        "args": settings | {"general": "b"},
+        "rows": rows("general", (0.7, 0.7)),
+    }
+    joined = dvg.join_summaries([early, late])
+    assert joined["date"] == late["date"] and joined["args"]["general"] == "b" and len(joined["rows"]) == 4
+    assert joined["table"]["unused"]["random"]["mean"] == pytest.approx(0.61)
+    assert joined["validation_table"]["unused"]["general"]["mean"] == pytest.approx(0.69)
+    with pytest.raises(SystemExit, match="different settings \\(epochs\\)"):
+        dvg.join_summaries([early, late | {"args": settings | {"epochs": 3}}])
+
+
+def pipeline(tmp_path, *stages, **env):
+    """benchmarks/domain_vs_general.sh with PY=echo: the commands each stage would run, not run."""
+    import os
+    import subprocess
+
+    environment = {**os.environ, "PY": "echo", "OUT": str(tmp_path), **env}
+    script = ROOT / "benchmarks" / "domain_vs_general.sh"
+    done = subprocess.run(["bash", str(script), *stages], env=environment, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_pipeline_script_runs_both_or_one_run_through_every_stage(tmp_path):
+    out = pipeline(tmp_path, "runs", "check", "compare", "ship")
+    for c in ("general", "domain"):
+        run = (tmp_path / f"{c}.log").read_text()
+        assert f"pretrain_plm --data {tmp_path}/tfrecords/{c} --tokenizer {tmp_path}/tok/{c}" in run
+        assert "--num-train-steps 5000 --num-warmup-steps 500" in run and "--seed 0" in run
+        assert f"port_checkpoint {tmp_path}/runs/{c} --output {tmp_path}/hf/{c} --verify" in out
+    assert (
+        f"compare --general {tmp_path}/hf/general --domain {tmp_path}/hf/domain --inits general domain random\n" in out
+    )
+    assert f"ship --work {tmp_path}\n" in out  # the better of the two
+
+    out = pipeline(tmp_path, "runs", "compare", "ship", RUNS="general", STEPS="800", TASKS="unused")
+    assert "--num-train-steps 800 --num-warmup-steps 80" in (tmp_path / "general.log").read_text()
+    assert f"compare --general {tmp_path}/hf/general --inits general random --tasks unused\n" in out
+    assert f"ship --work {tmp_path} --init general\n" in out
