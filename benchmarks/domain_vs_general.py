@@ -1,11 +1,16 @@
-"""Domain vs general pretraining at equal compute, the original system's table, small.
+"""Over 500 lines: the comparison's three stages (prepare, compare, ship) share its tasks, rows and tables.
+
+Domain vs general pretraining at equal compute, the original system's table, small.
 
 Each pretrained ELECTRA (ported with port_checkpoint), and the same architecture from random weights, is
 fine-tuned with several seeds on four tasks; every model and seed sees the same rows:
 
     .venv/bin/python benchmarks/domain_vs_general.py prepare [--out var/dvg]
     .venv/bin/python benchmarks/domain_vs_general.py compare --domain var/dvg/hf/domain --general var/dvg/hf/general \
-        [--seeds 0 1 2] [--tasks goodbad category unused nsmc] [--jobs 2] [--train 3000] [--epochs 2]
+        [--inits domain general random] [--seeds 0 1 2] [--tasks goodbad category unused nsmc] [--jobs 2] \
+        [--train 3000] [--epochs 2]
+    .venv/bin/python benchmarks/domain_vs_general.py ship [--summary FILE ...] [--init general|domain] \
+        [--output models/pretrained-electra]
 
 `prepare` writes the Olive Young reviews for the domain corpus without the texts the tasks validate and test
 on, and a held-out check set for evaluate_pretraining; the corpora, vocabularies, TFRecords, both pretraining
@@ -50,7 +55,7 @@ AIHUB = Path("cosmetics_aspect_phrases_aihub") / "ai_hub_data.csv"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
     commands = parser.add_subparsers(dest="command", required=True)
     prepare = commands.add_parser("prepare", help="write the review files the two corpora and the check need")
     prepare.add_argument("--out", default=str(ROOT / "var" / "dvg"), help="folder for the two JSONL files")
