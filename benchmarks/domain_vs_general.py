@@ -315,6 +315,7 @@ def join_summaries(summaries):
     rows = [row for summary in summaries for row in summary["rows"]]
     tasks = list(dict.fromkeys(row["task"] for row in rows))
     args = {k: v for summary in summaries for k, v in summary["args"].items() if v is not None}
+    args["inits"] = [init for init in INITS if any(row["init"] == init for row in rows)]
     return {
         "date": max(summary["date"] for summary in summaries),
         "args": args,
@@ -381,6 +382,19 @@ def model_card(winner, comparison, config, corpus, check, output):
     """The shipped pretrained discriminator's card: corpus, vocabulary, steps, compute, the fine-tuned table."""
     size = (output / "model.safetensors").stat().st_size / 1e6
     random_like = "domain" if comparison["args"].get("domain") else winner
+    if comparison["args"].get("domain"):
+        rebuild = (
+            "`make pretrained-model` (`benchmarks/domain_vs_general.sh`: corpora, vocabularies, TFRecords, both runs "
+            "side by side, their checks and ports, the comparison, then `benchmarks/domain_vs_general.py ship`); "
+            "nothing is downloaded."
+        )
+    else:
+        tasks = " ".join(comparison["table"])
+        rebuild = (
+            f'`RUNS={winner} TASKS="{tasks}" benchmarks/domain_vs_general.sh`: the corpora, vocabularies and '
+            f"TFRecords, this one run, its check and port, its fine-tunes against random weights, then `ship`; "
+            f"nothing is downloaded. `make pretrained-model` runs both corpora's runs and ships the better."
+        )
     share = comparison["steps"] * config["train_batch_size"] * config["max_seq_length"] / (1e6 * 128 * 128)
     sources = "\n".join(
         f"| {name} | {s['documents_out']:,} | {s['chars_out']:,} |" for name, s in corpus["sources"].items()
@@ -410,7 +424,7 @@ library_name: transformers
 tags: [electra, pretraining]
 ---
 
-# pretrained-electra: a compact Korean ELECTRA discriminator pretrained on two CPU cores
+# pretrained-electra: a compact Korean ELECTRA discriminator pretrained on a CPU
 
 The **{winner}** run of the project's domain-vs-general comparison (docs/pretraining.md, "Domain vs general
 pretraining at equal compute"), chosen by {comparison["chosen_by"]}. `manage.py finetune_classifier` starts from
@@ -469,9 +483,7 @@ better than a fine-tune of this model.
 
 ## Rebuild
 
-`make pretrained-model` (`benchmarks/domain_vs_general.sh`: corpora, vocabularies, TFRecords, both runs side
-by side, their checks and ports, the comparison, then `benchmarks/domain_vs_general.py ship`); about three hours
-on two cores, nothing downloaded.
+{rebuild}
 """
 
 

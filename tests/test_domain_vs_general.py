@@ -227,6 +227,7 @@ def test_summaries_of_the_same_settings_join_and_others_are_refused():
     }
     joined = dvg.join_summaries([early, late])
     assert joined["date"] == late["date"] and joined["args"]["general"] == "b" and len(joined["rows"]) == 4
+    assert joined["args"]["inits"] == ["general", "random"]
     assert joined["table"]["unused"]["random"]["mean"] == pytest.approx(0.61)
     assert joined["validation_table"]["unused"]["general"]["mean"] == pytest.approx(0.69)
     with pytest.raises(SystemExit, match="different settings \\(epochs\\)"):
