@@ -16,14 +16,22 @@ The model is ELECTRA-small-sized (hidden 256, 12 layers, 4 heads, embedding
 128) with random weights: speed does not depend on the weights. Texts are the
 real reviews of data/sample/reviews.jsonl. Goals: (c)/(b) >= 0.9, (c)/(a) >= 2;
 with int8: (d)/(a) >= 4, (d)/(b) >= 1.6, (d) >= 0.9 x (e).
-Every path is measured --rounds times, interleaved (a b c d e, a b c d e, ...);
-each ratio is the median of the rounds' ratios. Each end-to-end line also says
+Every path is measured --rounds times, interleaved; within a round each
+end-to-end run is bracketed by its bare path (b c b, e d e), and its ratio is
+taken against the mean of the two bare runs around it, so that a slow spell of
+the virtual machine (CPU steal) falls out of the ratio. Each ratio is the
+median of the rounds' ratios. Before each timed path the script waits until
+the machine is quiet (PostgreSQL's autovacuum and checkpoints after the
+previous run, a worker shutting down), and each path's line ends with the CPU
+time other processes and the hypervisor took during it (`other`, `steal`). Each end-to-end line also says
 where its time went: the first POST (the worker starts on its commit), the
 worker's scoring tasks (Celery's own run times, from the worker log) and the
 rest (the broker, the poll for the last score, the worker idle).
 `--model models/unused-electra` measures the shipped classifier instead (goal:
 (c) >= 300 reviews/s on two cores).
-Needs PostgreSQL and Redis (BENCH_DATABASE_URL, BENCH_BROKER_URL).
+Needs PostgreSQL and Redis (BENCH_DATABASE_URL, BENCH_BROKER_URL). The worker
+runs Celery's prefork pool, as in production; BENCH_WORKER_POOL=solo|threads
+measures another.
 """
 
 import argparse
@@ -169,6 +177,7 @@ def bench_end_to_end(model_dir, rows, threads, runtime="torch"):
             "hwadmin",
             "worker",
             "--concurrency=1",
+            f"--pool={os.environ.get('BENCH_WORKER_POOL', 'prefork')}",
             "--loglevel=info",
             "--without-gossip",
             "--without-mingle",
@@ -290,18 +299,65 @@ def main():
         rounds = []
         for number in range(1, args.rounds + 1):
             print(f"round {number}:")
-            a = bench_pipeline(model_dir, texts)
-            print(f"(a) transformers.pipeline, one call per review: {a:8.1f} reviews/s")
-            b = bench_bare(model_dir, texts)
-            print(f"(b) bare model, length-sorted batches:          {b:8.1f} reviews/s")
-            c = bench_end_to_end(model_dir, rows, args.threads)
-            print(f"(c) API -> Redis -> worker -> PostgreSQL:       {c.rate:8.1f} reviews/s  {c.explain()}")
-            d = bench_end_to_end(model_dir, rows, args.threads, runtime="onnx")
-            print(f"(d) the same, worker on int8 ONNX Runtime:      {d.rate:8.1f} reviews/s  {d.explain()}")
-            e = bench_bare_int8(int8_dir, texts)
-            print(f"(e) bare int8 ONNX model, the same batches:     {e:8.1f} reviews/s")
-            rounds.append({"a": a, "b": b, "c": c.rate, "d": d.rate, "e": e})
+            a = measured("(a) transformers.pipeline, one call per review", bench_pipeline, model_dir, texts)
+            b1 = measured("(b) bare model, length-sorted batches", bench_bare, model_dir, texts)
+            c = measured("(c) API -> Redis -> worker -> PostgreSQL", bench_end_to_end, model_dir, rows, args.threads)
+            b2 = measured("(b) bare model, again", bench_bare, model_dir, texts)
+            e1 = measured("(e) bare int8 ONNX model, the same batches", bench_bare_int8, int8_dir, texts)
+            d = measured(
+                "(d) the same end to end, worker on int8 ONNX", bench_end_to_end, model_dir, rows, args.threads, "onnx"
+            )
+            e2 = measured("(e) bare int8 ONNX model, again", bench_bare_int8, int8_dir, texts)
+            rounds.append({"a": a, "b": (b1 + b2) / 2, "c": c.rate, "d": d.rate, "e": (e1 + e2) / 2})
     report(rounds)
+
+
+def measured(label, bench, *args):
+    """Run one timed path once the machine is quiet; print its rate and what else used the CPU meanwhile."""
+    wait_for_quiet()
+    before = cpu_times()
+    result = bench(*args)
+    other, steal = cpu_share_since(before)
+    rate = getattr(result, "rate", result)
+    explain = f"  {result.explain()}" if hasattr(result, "explain") else ""
+    print(f"{label + ':':50s}{rate:8.1f} reviews/s  (other {other:.0%}, steal {steal:.0%}){explain}", flush=True)
+    return result if hasattr(result, "rate") else rate
+
+
+def cpu_times():
+    """This process tree's CPU seconds, and the machine's jiffies (busy, steal, total) from /proc/stat."""
+    own = os.times()
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    steal = fields[7] if len(fields) > 7 else 0
+    total = sum(fields[:8])
+    return own.user + own.system + own.children_user + own.children_system, total - idle - steal, steal, total
+
+
+def cpu_share_since(before):
+    """(other, steal): the machine's CPU capacity used, since `before`, by processes outside this script
+    and its children (PostgreSQL and Redis count as other: they serve the end-to-end runs) and taken by
+    the hypervisor."""
+    now = cpu_times()
+    hz = os.sysconf("SC_CLK_TCK")
+    total = max(now[3] - before[3], 1)
+    own = (now[0] - before[0]) * hz
+    busy = now[1] - before[1]
+    return max(busy - own, 0) / total, (now[2] - before[2]) / total
+
+
+def wait_for_quiet(threshold=0.15, window=1.0, timeout=60):
+    """Wait (at most `timeout` s) until the machine is busy less than `threshold` of its capacity over
+    `window` s, this process being idle meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_times()
+        time.sleep(window)
+        other, steal = cpu_share_since(before)
+        if other + steal < threshold:
+            return
+    print(f"  (the machine did not quieten within {timeout}s: other {other:.0%}, steal {steal:.0%})")
 
 
 RATIOS = [("c", "b", 0.9), ("c", "a", 2), ("d", "a", 4), ("d", "b", 1.6), ("d", "e", 0.9)]
@@ -309,8 +365,8 @@ RATIOS = [("c", "b", 0.9), ("c", "a", 2), ("d", "a", 4), ("d", "b", 1.6), ("d", 
 
 def report(rounds):
     """Each path's median over the rounds, and each ratio as the median of the rounds' ratios: the
-    two paths of a ratio are measured a minute apart in one round, so a slow spell of the machine
-    moves both and falls out of the ratio."""
+    two paths of a ratio are measured within a minute of each other (the bare ones on both sides of
+    the end-to-end run), so a slow spell of the machine moves both and falls out of the ratio."""
     if len(rounds) > 1:
         print(f"median of {len(rounds)} rounds:")
         for path in "abcde":

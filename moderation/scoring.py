@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from plm import calibration, morphemes
 
-from .models import Check, Classifier, QueueItem, Review, Score, join_review_text
+from .models import Check, Classifier, Review, Score, join_review_text
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -282,38 +282,28 @@ def score_with(classifier: Classifier, review_ids: Collection[int]) -> int:
     return write_scores(classifier, [pk for pk, _, _ in reviews], probabilities)
 
 
-@transaction.atomic
 def write_scores(classifier: Classifier, review_ids: Collection[int], probabilities: Iterable[float]) -> int:
-    """Store scores; move the queue's sort key if the classifier is still active."""
-    now = timezone.now()
-    check = Check.objects.select_for_update().get(pk=classifier.moderation_check_id)
-    existing = set(Review.objects.filter(pk__in=review_ids).values_list("pk", flat=True))
-    rows = [
-        Score(review_id=pk, moderation_check=check, classifier=classifier, probability=p, scored_at=now)
-        for pk, p in zip(review_ids, probabilities)
-        if pk in existing  # a review deleted while we scored it
-    ]
-    before = Score.objects.filter(classifier=classifier, review_id__in=existing).count()
-    Score.objects.bulk_create(rows, ignore_conflicts=True)
-    written = Score.objects.filter(classifier=classifier, review_id__in=existing).count() - before
-    still_active = Classifier.objects.filter(pk=classifier.pk, is_active=True).exists()
-    if still_active and rows:
-        QueueItem.objects.bulk_create(
-            [
-                QueueItem(
-                    review_id=row.review_id,
-                    moderation_check=check,
-                    probability=row.probability,
-                    classifier=classifier,
-                    scored_at=now,
-                )
-                for row in rows
-            ],
-            update_conflicts=True,
-            unique_fields=["review", "moderation_check"],
-            update_fields=["probability", "classifier", "scored_at"],
+    """Store scores; move the queue's sort key if the classifier is still active. Returns the number of
+    scores written (a review scored before keeps its score; a review deleted meanwhile gets none).
+
+    The check's row is locked first, so a write and an activation (`registry.activate_classifier`)
+    under one check never interleave. The rows are written by the database engine
+    (`moderation.db`: one statement on PostgreSQL)."""
+    from .db import ScoresWrite, engine
+
+    own_transaction = not transaction.get_connection().in_atomic_block
+    with transaction.atomic():
+        Check.objects.select_for_update().only("pk").get(pk=classifier.moderation_check_id)
+        return engine().write_scores(
+            ScoresWrite(
+                classifier_id=classifier.pk,
+                check_id=classifier.moderation_check_id,
+                review_ids=list(review_ids),
+                probabilities=list(probabilities),
+                now=timezone.now(),
+                no_flush=own_transaction,
+            )
         )
-    return written
 
 
 def unscored_review_ids(classifier: Classifier) -> QuerySet[Review, int]:

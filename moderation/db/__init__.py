@@ -15,10 +15,12 @@ Both modules provide
                                                                   which name "pk", "probability", "review_id")
     holds_need_no_flush()        # the current transaction may commit without a WAL flush
     lock_batch(batch)            # serialise transactions on one batch id until they end
+    write_scores(write) -> number of scores inserted (a worker task's scores and queue items)
 
-`moderation.actions` and `moderation.queue` hold the rules (which rows, which
-statuses, who may) and call these; nothing else in the domain code asks which
-database it runs on. The queue tests marked `engines` run on both (scripts/test).
+`moderation.actions`, `moderation.queue` and `moderation.scoring` hold the rules
+(which rows, which statuses, who may, which classifier) and call these; nothing
+else in the domain code asks which database it runs on. The tests marked
+`engines` run on both (scripts/test).
 
 The raw SQL takes table and column names from the models' `_meta` (`Names`) and
 builds each statement with its parameters side by side (`Statement`).
@@ -80,6 +82,22 @@ class Move:
         if self.before == BLINDED:
             return Review.Visibility.VISIBLE
         return None
+
+
+@dataclass
+class ScoresWrite:
+    """One scoring task's results: a score per review, and the queue's sort key while the classifier
+    is still active."""
+
+    classifier_id: int
+    check_id: int
+    review_ids: Sequence[int]
+    probabilities: Sequence[float]
+    now: datetime
+    # Commit without waiting for the WAL flush (PostgreSQL): only when the write is its own transaction.
+    # Scores can always be computed again: a score lost in a database crash leaves its review unscored,
+    # and the periodic sweep queues it again.
+    no_flush: bool = False
 
 
 class Names:

@@ -2,7 +2,8 @@
 
 A move selects the rows to change under the lock, updates them in chunks,
 bulk-inserts their audit rows and shows or hides their reviews; a page read is
-a SELECT and an UPDATE in one transaction. SQLite has one writer at a time, so
+a SELECT and an UPDATE in one transaction; a task's scores are a bulk INSERT of
+Score rows and a bulk upsert of queue items. SQLite has one writer at a time, so
 the locks (select_for_update) it ignores are not needed there.
 """
 
@@ -13,8 +14,8 @@ from datetime import datetime
 from django.db import models, transaction
 from django.db.models import Case, Q, QuerySet, Value, When
 
-from ..models import Action, QueueItem, Review
-from . import BLINDED, Move
+from ..models import Action, Classifier, QueueItem, Review, Score
+from . import BLINDED, Move, ScoresWrite
 
 ACTION_BATCH = 2000  # rows per UPDATE ... WHERE id IN (...) and per bulk INSERT
 
@@ -114,3 +115,42 @@ def holds_need_no_flush() -> None:
 
 def lock_batch(batch: uuid.UUID) -> None:
     """Nothing to do: SQLite has one writer at a time, so the transactions are serialised already."""
+
+
+# The signature repeats moderation.db.postgres.write_scores's: one engine interface (moderation/db/__init__.py), two bodies.
+def write_scores(write: ScoresWrite) -> int:
+    """Insert the scores of the reviews that still exist (a score already written stays); upsert their
+    queue items while the classifier is still active. Returns the number of scores inserted."""
+    existing = set(Review.objects.filter(pk__in=write.review_ids).values_list("pk", flat=True))
+    rows = [
+        Score(
+            review_id=pk,
+            moderation_check_id=write.check_id,
+            classifier_id=write.classifier_id,
+            probability=p,
+            scored_at=write.now,
+        )
+        for pk, p in zip(write.review_ids, write.probabilities)
+        if pk in existing  # a review deleted while it was scored
+    ]
+    scored = Score.objects.filter(classifier_id=write.classifier_id, review_id__in=existing)
+    before = scored.count()
+    Score.objects.bulk_create(rows, ignore_conflicts=True)
+    written = scored.count() - before
+    if rows and Classifier.objects.filter(pk=write.classifier_id, is_active=True).exists():
+        QueueItem.objects.bulk_create(
+            [
+                QueueItem(
+                    review_id=row.review_id,
+                    moderation_check_id=write.check_id,
+                    probability=row.probability,
+                    classifier_id=write.classifier_id,
+                    scored_at=write.now,
+                )
+                for row in rows
+            ],
+            update_conflicts=True,
+            unique_fields=["review", "moderation_check"],
+            update_fields=["probability", "classifier", "scored_at"],
+        )
+    return written

@@ -9,6 +9,10 @@ threshold blind builds no model instance.
 A page (`read_and_hold`) is read, its rows locked FOR UPDATE SKIP LOCKED, held
 for the reviewer, and the reviewer's other holds under the check released, in
 one statement: one round trip, and a page load never waits on a lock.
+
+A scoring task's results (`write_scores`) are one statement too: the ids and
+probabilities travel as two arrays, the scores are inserted and the queue items
+upserted from them, and no model instance is built.
 """
 
 import uuid
@@ -20,10 +24,11 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import QuerySet
 
-from ..models import Action, QueueItem, Review
-from . import BLINDED, Move, Names, Statement, portable
+from ..models import Action, Classifier, QueueItem, Review, Score
+from . import BLINDED, Move, Names, ScoresWrite, Statement, portable
 
 ITEM, ACTION, REVIEW = Names(QueueItem), Names(Action), Names(Review)
+SCORE, CLASSIFIER = Names(Score), Names(Classifier)
 
 
 def compiled(queryset: QuerySet) -> tuple[str, Sequence[Any]]:
@@ -197,3 +202,56 @@ def lock_batch(batch: uuid.UUID) -> None:
     """Serialise transactions on one batch id until they end (a transaction-level advisory lock)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [(batch.int >> 64) - (1 << 63)])
+
+
+# The signature repeats moderation.db.portable.write_scores's: one engine interface (moderation/db/__init__.py), two bodies.
+def write_scores(write: ScoresWrite) -> int:
+    """Insert the scores of the reviews that still exist (a score already written stays) and, while the
+    classifier is still active, upsert their queue items, in one statement. Returns the number of
+    scores inserted.
+
+    Two arrays carry the task's ids and probabilities; the join with the reviews drops a review deleted
+    while it was scored. A worker's task writes a few hundred scores, and this statement replaces the
+    ORM's six (and its model instances), which took 80-100 ms a task of 512, about a tenth of the
+    int8 model's own time. With `write.no_flush` the transaction commits without waiting for the WAL
+    flush (its caller's own transaction; see ScoresWrite).
+    """
+    flush = "set_config('synchronous_commit', 'off', true)" if write.no_flush else "NULL"
+    statement = Statement().add(
+        f"""
+        WITH given AS MATERIALIZED (
+            SELECT g.review_id, g.probability
+            FROM unnest(%s::bigint[], %s::double precision[]) AS g(review_id, probability)
+            JOIN {REVIEW} AS r ON r.{REVIEW.pk} = g.review_id
+        ),
+        scored AS (
+            INSERT INTO {SCORE} ({SCORE.review}, {SCORE.moderation_check}, {SCORE.classifier}, {SCORE.probability},
+                                 {SCORE.scored_at})
+            SELECT review_id, %s, %s, probability, %s FROM given
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+        ),
+        queued AS (
+            INSERT INTO {ITEM} ({ITEM.review}, {ITEM.moderation_check}, {ITEM.probability}, {ITEM.classifier},
+                                {ITEM.scored_at}, {ITEM.status})
+            SELECT review_id, %s, probability, %s, %s, %s FROM given
+            WHERE EXISTS (SELECT 1 FROM {CLASSIFIER} WHERE {CLASSIFIER.pk} = %s AND {CLASSIFIER.is_active})
+            ON CONFLICT ({ITEM.review}, {ITEM.moderation_check}) DO UPDATE
+            SET {ITEM.probability} = EXCLUDED.{ITEM.probability}, {ITEM.classifier} = EXCLUDED.{ITEM.classifier},
+                {ITEM.scored_at} = EXCLUDED.{ITEM.scored_at}
+        )
+        SELECT (SELECT count(*) FROM scored), {flush}""",
+        list(write.review_ids),
+        [float(p) for p in write.probabilities],
+        write.check_id,
+        write.classifier_id,
+        write.now,
+        write.check_id,
+        write.classifier_id,
+        write.now,
+        QueueItem.Status.OPEN.value,
+        write.classifier_id,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, statement.params)
+        return cursor.fetchone()[0]

@@ -14,9 +14,9 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
 from django.utils import timezone
 
-from moderation import actions, db, queue
+from moderation import actions, db, queue, scoring
 from moderation.db import Names, Statement, portable, postgres
-from moderation.models import Action, QueueItem, Review
+from moderation.models import Action, QueueItem, Review, Score
 
 pytestmark = [pytest.mark.django_db, pytest.mark.engines]
 
@@ -24,11 +24,11 @@ pytestmark = [pytest.mark.django_db, pytest.mark.engines]
 def test_the_engine_is_chosen_by_the_database_vendor():
     expected = postgres if connection.vendor == "postgresql" else portable
     assert db.engine() is expected
-    for name in ("apply_move", "read_and_hold", "holds_need_no_flush", "lock_batch"):
+    for name in ("apply_move", "read_and_hold", "holds_need_no_flush", "lock_batch", "write_scores"):
         assert callable(getattr(postgres, name)) and callable(getattr(portable, name)), name
 
 
-@pytest.mark.parametrize("module", [actions, queue])
+@pytest.mark.parametrize("module", [actions, queue, scoring])
 def test_the_domain_modules_never_ask_which_database_they_run_on(module):
     """The rules live in actions.py and queue.py; raw SQL and vendor checks live in moderation/db."""
     tree = ast.parse(inspect.getsource(module))
@@ -82,3 +82,81 @@ def test_an_engine_move_of_no_rows_changes_nothing(check, reviewer):
     locked = QueueItem.objects.filter(review_id__in=[]).select_for_update().order_by("pk")
     assert db.engine().apply_move(change, locked) == ([], [])
     assert not Action.objects.exists()
+
+
+def unscored(reviews):
+    """make_review's reviews without their score and queue item."""
+    Score.objects.filter(review__in=reviews).delete()
+    QueueItem.objects.filter(review__in=reviews).delete()
+    return list(reviews)
+
+
+def scores_write(classifier, review_ids, probabilities, no_flush=False):
+    return db.ScoresWrite(
+        classifier_id=classifier.pk,
+        check_id=classifier.moderation_check_id,
+        review_ids=review_ids,
+        probabilities=probabilities,
+        now=timezone.now(),
+        no_flush=no_flush,
+    )
+
+
+def test_both_engines_write_a_tasks_scores_the_same_way(check, classifier, make_review):
+    """New scores inserted, a score written before kept, a review deleted meanwhile skipped, the queue's
+    sort key moved for every review that exists, and its decision kept."""
+    scored_before = make_review(0.5, status=QueueItem.Status.BLINDED)
+    fresh = unscored([make_review(0.1) for _ in range(3)])
+    deleted = fresh.pop()
+    deleted_id = deleted.pk
+    deleted.delete()
+    ids = [scored_before.pk, fresh[0].pk, deleted_id, fresh[1].pk]
+    written = db.engine().write_scores(scores_write(classifier, ids, [0.9, 0.8, 0.7, 0.6]))
+    assert written == 2
+    scores = dict(Score.objects.filter(classifier=classifier).values_list("review_id", "probability"))
+    assert scores == {scored_before.pk: 0.5, fresh[0].pk: 0.8, fresh[1].pk: 0.6}
+    items = {q.review_id: q for q in QueueItem.objects.filter(moderation_check=check)}
+    assert set(items) == {scored_before.pk, fresh[0].pk, fresh[1].pk}
+    assert items[scored_before.pk].probability == 0.9 and items[scored_before.pk].status == "blinded"
+    assert items[fresh[0].pk].status == "open" and items[fresh[0].pk].classifier_id == classifier.pk
+    # A second write of the same task writes nothing new.
+    assert db.engine().write_scores(scores_write(classifier, ids, [0.9, 0.8, 0.7, 0.6])) == 0
+
+
+def test_an_inactive_classifiers_scores_do_not_move_the_queue(check, classifier, make_review):
+    (review,) = unscored([make_review(0.1)])
+    classifier.is_active = False
+    classifier.save()
+    assert db.engine().write_scores(scores_write(classifier, [review.pk], [0.99])) == 1
+    assert Score.objects.filter(review=review, classifier=classifier).exists()
+    assert not QueueItem.objects.filter(review=review).exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_scores_skip_the_wal_flush_only_in_their_own_transaction(classifier, make_review, monkeypatch):
+    """A worker's write is its own transaction and commits without waiting for the WAL flush (scores can
+    be computed again); inside a caller's transaction, whose other writes may matter, it does not ask to.
+    On PostgreSQL the setting is the transaction's own and ends with it."""
+    from django.db import connection, transaction
+
+    reviews = unscored([make_review(0.1) for _ in range(3)])
+    engine, asked = db.engine(), []
+    write_scores = engine.write_scores
+    monkeypatch.setattr(engine, "write_scores", lambda write: asked.append(write.no_flush) or write_scores(write))
+    scoring.write_scores(classifier, [reviews[0].pk], [0.4])
+    with transaction.atomic():
+        scoring.write_scores(classifier, [reviews[1].pk], [0.3])
+    assert asked == [True, False]
+
+    def setting():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    postgresql = connection.vendor == "postgresql"
+    with transaction.atomic():
+        write_scores(scores_write(classifier, [reviews[2].pk], [0.2], no_flush=True))
+        assert not postgresql or setting() == "off"
+    with transaction.atomic():
+        assert not postgresql or setting() == "on"
+    assert Score.objects.filter(classifier=classifier, review__in=reviews).count() == 3
