@@ -23,8 +23,8 @@ the virtual machine (CPU steal) falls out of the ratio. Each ratio is the
 median of the rounds' ratios. Before each timed path the script waits until
 the machine is quiet (PostgreSQL's autovacuum and checkpoints after the
 previous run, a worker shutting down), and each path's line ends with the CPU
-time other processes and the hypervisor took during it (`other`, `steal`). Each end-to-end line also says
-where its time went: the first POST (the worker starts on its commit), the
+time other processes and the hypervisor took during it (`other`, `steal`).
+Each end-to-end line also says where its time went: the first POST (the worker starts on its commit), the
 worker's scoring tasks (Celery's own run times, from the worker log) and the
 rest (the broker, the poll for the last score, the worker idle).
 `--model models/unused-electra` measures the shipped classifier instead (goal:
@@ -318,10 +318,10 @@ def measured(label, bench, *args):
     before = cpu_times()
     result = bench(*args)
     other, steal = cpu_share_since(before)
-    rate = getattr(result, "rate", result)
-    explain = f"  {result.explain()}" if hasattr(result, "explain") else ""
+    end_to_end = isinstance(result, EndToEnd)
+    rate, explain = (result.rate, f"  {result.explain()}") if end_to_end else (result, "")
     print(f"{label + ':':50s}{rate:8.1f} reviews/s  (other {other:.0%}, steal {steal:.0%}){explain}", flush=True)
-    return result if hasattr(result, "rate") else rate
+    return result
 
 
 def cpu_times():

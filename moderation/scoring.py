@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from plm import calibration, morphemes
 
+from . import db
 from .models import Check, Classifier, Review, Score, join_review_text
 
 if TYPE_CHECKING:
@@ -289,13 +290,11 @@ def write_scores(classifier: Classifier, review_ids: Collection[int], probabilit
     The check's row is locked first, so a write and an activation (`registry.activate_classifier`)
     under one check never interleave. The rows are written by the database engine
     (`moderation.db`: one statement on PostgreSQL)."""
-    from .db import ScoresWrite, engine
-
     own_transaction = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         Check.objects.select_for_update().only("pk").get(pk=classifier.moderation_check_id)
-        return engine().write_scores(
-            ScoresWrite(
+        return db.engine().write_scores(
+            db.ScoresWrite(
                 classifier_id=classifier.pk,
                 check_id=classifier.moderation_check_id,
                 review_ids=list(review_ids),
