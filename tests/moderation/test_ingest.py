@@ -138,3 +138,16 @@ def test_openapi_schema_describes_the_api(ingest_client):
     assert "/api/v1/reviews" in schema["paths"]
     assert "post" in schema["paths"]["/api/v1/reviews"]
     assert "/api/v1/products/{external_id}/reviews" in schema["paths"]
+
+
+@pytest.mark.parametrize("field", ["good_text", "author_ref", "product.name"])
+def test_a_lone_surrogate_gets_one_clear_message(review_item, field):
+    """The UTF-8 codec finds it (reject_invalid_unicode), with its position: DRF's own check, which walked
+    every text a character at a time in Python and said it a second time, is not on the text fields."""
+    item = review_item("s")
+    target, name = (item["product"], "name") if field.startswith("product.") else (item, field)
+    target[name] = "좋아요 \ud800 정말"
+    errors = ingest.validate_reviews([item]).errors
+    assert errors == [
+        {"index": 0, "field": field, "message": "contains invalid Unicode (a lone surrogate at character 4)"}
+    ]
