@@ -18,7 +18,7 @@ import os
 import statistics
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +70,6 @@ def main():
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
     setup()
-    from contextlib import nullcontext
 
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
