@@ -27,7 +27,10 @@ class ModerationConfig(AppConfig):
         make_working_folders()
         from celery.signals import beat_init, worker_init
 
+        from hwadmin.threads import share_cores_in_worker
+
         from . import checks
 
         worker_init.connect(checks.refuse_worker_start, weak=False, dispatch_uid="hwadmin-webhook-check")
+        worker_init.connect(share_cores_in_worker, weak=False, dispatch_uid="hwadmin-share-cores")
         beat_init.connect(checks.refuse_worker_start, weak=False, dispatch_uid="hwadmin-webhook-check-beat")

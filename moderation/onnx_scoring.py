@@ -31,6 +31,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from hwadmin.threads import intra_op_threads
 from plm import calibration, morphemes
 
 from .scoring import POSITIVE_LABEL, ModelLoadError, companion_margins
@@ -130,7 +131,7 @@ def session_options():
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.inter_op_num_threads = 1
-    threads = settings.HWADMIN["TORCH_THREADS"]  # one knob for both runtimes: intra-op threads per worker
+    threads = intra_op_threads()  # one knob for both runtimes: intra-op threads per worker process
     if threads:
         options.intra_op_num_threads = threads
     return options

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from hwadmin.threads import intra_op_threads
 from plm import calibration, morphemes
 
 from . import db
@@ -131,7 +132,7 @@ _cache_lock = threading.Lock()
 def configure_torch() -> ModuleType:
     import torch
 
-    threads = settings.HWADMIN["TORCH_THREADS"]
+    threads = intra_op_threads()
     if threads and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return torch
