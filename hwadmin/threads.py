@@ -58,7 +58,7 @@ def share_cores_in_worker(sender=None, **kwargs):
     processes = pool_processes(sender)
     if configured_threads():
         log.info(
-            "scoring threads: %d per pool process (HWADMIN_TORCH_THREADS; %d cores, %d pool processes)",
+            "scoring threads: %d per pool process, set by HWADMIN_TORCH_THREADS; cores: %d, pool processes: %d",
             configured_threads(),
             machine_cores(),
             processes,
@@ -66,7 +66,7 @@ def share_cores_in_worker(sender=None, **kwargs):
         return
     threads = share_cores(processes)
     log.info(
-        "scoring threads: %d per pool process (%d cores, %d pool processes; HWADMIN_TORCH_THREADS sets it)",
+        "scoring threads: %d per pool process, the cores shared; cores: %d, pool processes: %d",
         threads,
         machine_cores(),
         processes,
