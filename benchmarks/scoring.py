@@ -120,12 +120,12 @@ def bench_bare_int8(model_dir, texts):
     return len(texts) / (time.perf_counter() - start)
 
 
-def reset_database():
+def reset_database(name=DB_NAME):
     import psycopg
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
 
 
 def bench_end_to_end(model_dir, rows, threads, runtime="torch"):

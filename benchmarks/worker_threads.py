@@ -1,17 +1,20 @@
-"""A worker pool's scoring rate on a backlog: the cores shared among its processes, against every process
-using every core (the runtimes' own default, and this project's until 2026-12-03), in one run.
+"""A worker pool's scoring rate, its ONNX Runtime threads sleeping while they wait (as shipped) against
+spinning (the runtime's default, and this project's until 2026-12-03), in one run.
 
     .venv/bin/python benchmarks/worker_threads.py [--model DIR] [--reviews 3600] [--rounds 3] [--concurrency 2]
 
-A backlog of --reviews real sample reviews (data/sample/reviews.jsonl, repeated under new ids) is stored
-first; each trial starts a real `celery worker` (prefork, --concurrency processes, int8 ONNX Runtime as the
-shipped default), warms every process on 64 other reviews, then queues the backlog as ingest does (tasks of
-HWADMIN_SCORE_TASK_SIZE) and times it until the last score is written. Configurations, interleaved per round:
-  - shared (as shipped): HWADMIN_TORCH_THREADS unset, so each process takes cores / concurrency threads
-    (hwadmin/threads.py), for ONNX Runtime, torch and Kiwi;
-  - every core: HWADMIN_TORCH_THREADS = the machine's cores, in every process (the baseline);
-  - one process: --concurrency 1 with every core, for reference.
-Prints each trial's rate, the medians and the ratio shared / every core (the median of the rounds' ratios).
+Reviews are real sample reviews (data/sample/reviews.jsonl, repeated under new ids), stored first; each trial
+starts a real `celery worker` (prefork, --concurrency processes, int8 ONNX Runtime as the shipped default),
+warms every process on 64 other reviews, then queues reviews as ingest does (tasks of
+HWADMIN_SCORE_TASK_SIZE) and times them until the last score is written, twice:
+  - a backlog of --reviews (every process busy),
+  - a lone task of 512 (one process busy, the others idle: what a single ingest request sees).
+Configurations, interleaved per round:
+  - as shipped: HWADMIN_ONNX_SPINNING=auto (threads sleep in a pool of several processes), every core;
+  - spinning (the baseline): HWADMIN_ONNX_SPINNING=on;
+  - one thread each: HWADMIN_TORCH_THREADS=1, spinning;
+  - one process: --concurrency 1 with every core, spinning (auto, as shipped).
+Prints each trial's rates, the medians and the ratios shipped / spinning (medians of the rounds' ratios).
 The model is ELECTRA-small-sized with random weights unless --model gives a classifier directory (e.g.
 models/unused-electra, which adds the Kiwi morpheme step and the companion regression). Needs PostgreSQL
 and Redis (BENCH_DATABASE_URL, BENCH_BROKER_URL).
@@ -34,14 +37,6 @@ DB_NAME = "hwadmin_bench_threads"
 DB_URL = os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{DB_NAME}")
 BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13")
 QUEUE = "hwadmin-bench-threads"
-
-
-def reset_database():
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
 
 
 def prepare(model, reviews, tmp):
@@ -77,15 +72,15 @@ def prepare(model, reviews, tmp):
     return (model_dir if copied else None), warm_ids, backlog
 
 
-def trial(concurrency, threads, warm_ids, backlog, log_path):
-    """Reviews/s of a fresh worker on the backlog; `threads` None leaves HWADMIN_TORCH_THREADS unset."""
+def trial(concurrency, settings, warm_ids, reviews, log_path):
+    """Reviews/s of a fresh worker on `reviews`, queued at once; `settings` are its HWADMIN_* variables."""
+    from benchmarks.scoring import wait_until
     from moderation.models import Score
     from moderation.tasks import send_scoring_tasks
 
     Score.objects.all().delete()
-    env = {k: v for k, v in os.environ.items() if k != "HWADMIN_TORCH_THREADS"}
-    if threads:
-        env["HWADMIN_TORCH_THREADS"] = str(threads)
+    env = {k: v for k, v in os.environ.items() if k not in ("HWADMIN_TORCH_THREADS", "HWADMIN_ONNX_SPINNING")}
+    env.update(settings)
     with open(log_path, "w") as log:
         worker = subprocess.Popen(
             [
@@ -104,20 +99,12 @@ def trial(concurrency, threads, warm_ids, backlog, log_path):
             wait_until(lambda: Score.objects.count() == len(warm_ids), 300)
             time.sleep(1.0)
             start = time.perf_counter()
-            send_scoring_tasks(backlog)
-            wait_until(lambda: Score.objects.count() == len(warm_ids) + len(backlog), 1200)
-            return len(backlog) / (time.perf_counter() - start)
+            send_scoring_tasks(reviews)
+            wait_until(lambda: Score.objects.count() == len(warm_ids) + len(reviews), 1200)
+            return len(reviews) / (time.perf_counter() - start)
         finally:
             worker.terminate()
             worker.wait(timeout=60)
-
-
-def wait_until(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout}s: is the worker running? (see its log)")
-        time.sleep(0.05)
 
 
 def main():
@@ -134,43 +121,49 @@ def main():
         HWADMIN_SCORING_RUNTIME="onnx",
         DJANGO_SETTINGS_MODULE="hwadmin.settings",
     )
-    os.environ.pop("HWADMIN_TORCH_THREADS", None)
+    for name in ("HWADMIN_TORCH_THREADS", "HWADMIN_ONNX_SPINNING"):
+        os.environ.pop(name, None)
     os.environ.setdefault("SECRET_KEY", "benchmark-only")
     os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-    reset_database()
+    from benchmarks.scoring import reset_database
+
+    reset_database(DB_NAME)
     import django
 
     django.setup()
-    from hwadmin.threads import machine_cores
-
-    cores = machine_cores()
+    n = args.concurrency
     configs = [
-        (f"shared: {args.concurrency} processes, cores / {args.concurrency} threads each", args.concurrency, None),
-        (f"every core: {args.concurrency} processes, {cores} threads each", args.concurrency, cores),
-        (f"one process, {cores} threads", 1, None),
+        (f"as shipped: {n} processes, threads sleep", n, {"HWADMIN_ONNX_SPINNING": "auto"}),
+        (f"spinning: {n} processes, threads spin", n, {"HWADMIN_ONNX_SPINNING": "on"}),
+        (f"one thread each: {n} processes, spinning", n, {"HWADMIN_TORCH_THREADS": "1", "HWADMIN_ONNX_SPINNING": "on"}),
+        ("one process, every core, spinning", 1, {"HWADMIN_ONNX_SPINNING": "auto"}),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         copy, warm_ids, backlog = prepare(args.model, args.reviews, Path(tmp))
-        print(f"{len(backlog)} reviews, {args.model or 'ELECTRA-small-sized classifier'}, int8 ONNX, {cores} cores")
+        print(f"{args.model or 'ELECTRA-small-sized classifier'}, int8 ONNX, {os.cpu_count()} cores")
+        loads = {"backlog": backlog, "lone task": backlog[:512]}
+        rates = {(label, load): [] for label, _, _ in configs for load in loads}
         try:
-            rates = {label: [] for label, _, _ in configs}
             for number in range(1, args.rounds + 1):
                 print(f"round {number}:")
-                for label, concurrency, threads in configs:
-                    rate = trial(concurrency, threads, warm_ids, backlog, Path(tmp) / "worker.log")
-                    rates[label].append(rate)
-                    print(f"  {label + ':':55s}{rate:8.1f} reviews/s", flush=True)
+                for label, concurrency, settings in configs:
+                    for load, reviews in loads.items():
+                        rate = trial(concurrency, settings, warm_ids, reviews, Path(tmp) / "worker.log")
+                        rates[label, load].append(rate)
+                        print(f"  {label + ', ' + load + f' ({len(reviews)}):':64s}{rate:8.1f} reviews/s", flush=True)
         finally:
             if copy:
                 shutil.rmtree(copy, ignore_errors=True)
     print(f"median of {args.rounds} rounds:")
-    for label, values in rates.items():
+    for (label, load), values in rates.items():
+        each = ", ".join(f"{v:.1f}" for v in values)
+        print(f"  {label + ', ' + load + ':':64s}{statistics.median(values):8.1f} reviews/s  ({each})")
+    for load in loads:
+        ratios = [s / b for s, b in zip(rates[configs[0][0], load], rates[configs[1][0], load])]
         print(
-            f"  {label + ':':55s}{statistics.median(values):8.1f} reviews/s  ({', '.join(f'{v:.1f}' for v in values)})"
+            f"{load}: shipped / spinning = {statistics.median(ratios):.2f}"
+            f"  (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
         )
-    shared, every = (rates[label] for label, _, _ in configs[:2])
-    ratios = [s / e for s, e in zip(shared, every)]
-    print(f"shared / every core = {statistics.median(ratios):.2f}  (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
 
 
 if __name__ == "__main__":

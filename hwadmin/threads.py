@@ -1,10 +1,12 @@
-"""How many threads this process's numeric runtimes (torch, ONNX Runtime, Kiwi) may use.
+"""Whether ONNX Runtime's threads spin while they wait, in this process.
 
-A Celery worker runs several pool processes on one machine. Each runtime's own default is a thread
-per core, so two processes on two cores ran four busy threads, and a forward pass waits for its
-slowest thread (`benchmarks/worker_threads.py`; README, "Scoring"). So a worker shares the cores among
-its pool's processes unless HWADMIN_TORCH_THREADS says otherwise; other processes (`manage.py`, the
-demo) keep the runtime's default. No heavy import here: the web process reads it too.
+A Celery worker runs several pool processes on one machine, each scoring with a thread per core (the
+runtime's default). ONNX Runtime's threads spin between operations by default, so two busy processes
+on two cores held four spinning threads, each taking a core the other process's model needed. Threads
+that sleep instead leave the cores to the work: a backlog scored 1.18x as fast, a lone task (one process
+busy) 0.94x (`benchmarks/worker_threads.py`; README, "Scoring"). HWADMIN_ONNX_SPINNING chooses: `auto`
+(default) lets the threads spin only where one process scores at a time (a worker of one pool process,
+`manage.py`, the benchmarks), `on` or `off` everywhere. No heavy import here: the web process reads it.
 """
 
 import logging
@@ -14,33 +16,28 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-_pool_share = 0  # set in a worker's main process before it starts its pool; the pool's processes inherit it
+CHOICES = ("auto", "on", "off")
+
+_pool_processes = 1  # set in a worker's main process before it starts its pool; the pool's processes inherit it
 
 
-def machine_cores() -> int:
-    """The cores this process may run on (its CPU affinity, so a container's or taskset's limit counts)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+class ThreadSettingError(ValueError):
+    """HWADMIN_ONNX_SPINNING holds something else than auto, on or off."""
 
 
-def configured_threads() -> int:
-    """HWADMIN_TORCH_THREADS (0: not set); 0 outside Django (a script that imports plm alone)."""
-    return settings.HWADMIN["TORCH_THREADS"] if settings.configured else 0
+def spinning_setting() -> str:
+    value = str(settings.HWADMIN.get("ONNX_SPINNING", "auto") or "auto").strip().lower()
+    if value not in CHOICES:
+        raise ThreadSettingError(
+            f"HWADMIN_ONNX_SPINNING={settings.HWADMIN.get('ONNX_SPINNING')!r}: must be one of {', '.join(CHOICES)}"
+        )
+    return value
 
 
-def intra_op_threads() -> int:
-    """Threads per operation for this process: HWADMIN_TORCH_THREADS when set (not 0), in a worker pool's
-    process its share of the cores, else 0 (the runtime's default: every core)."""
-    return configured_threads() or _pool_share
-
-
-def share_cores(processes: int) -> int:
-    """Give each of `processes` scoring processes an equal share of the cores, at least one thread."""
-    global _pool_share
-    _pool_share = max(1, machine_cores() // max(1, processes))
-    return _pool_share
+def onnx_threads_spin() -> bool:
+    """Whether this process's ONNX Runtime sessions let their threads spin while they wait."""
+    value = spinning_setting()
+    return value == "on" or (value == "auto" and _pool_processes <= 1)
 
 
 def pool_processes(worker) -> int:
@@ -49,25 +46,21 @@ def pool_processes(worker) -> int:
     if "solo" in str(getattr(worker, "pool_cls", "") or "").lower():
         return 1
     concurrency = getattr(worker, "concurrency", None)
-    return concurrency if isinstance(concurrency, int) and concurrency > 0 else machine_cores()
+    return concurrency if isinstance(concurrency, int) and concurrency > 0 else (os.cpu_count() or 1)
 
 
-def share_cores_in_worker(sender=None, **kwargs):
-    """worker_init receiver (the worker's main process, before the pool starts): share the cores among
-    the pool's processes, unless HWADMIN_TORCH_THREADS sets the threads."""
-    processes = pool_processes(sender)
-    if configured_threads():
-        log.info(
-            "scoring threads: %d per pool process, set by HWADMIN_TORCH_THREADS; cores: %d, pool processes: %d",
-            configured_threads(),
-            machine_cores(),
-            processes,
-        )
-        return
-    threads = share_cores(processes)
+def record_pool(sender=None, **kwargs):
+    """worker_init receiver (the worker's main process, before the pool starts): remember how many of its
+    processes score at once, and say what their ONNX Runtime threads do while they wait."""
+    global _pool_processes
+    _pool_processes = pool_processes(sender)
+    try:
+        spin = onnx_threads_spin()
+    except ThreadSettingError as exc:  # SystemExit: Celery logs and ignores an ordinary error in a receiver
+        raise SystemExit(f"hwadmin refuses to start the Celery worker: {exc}") from None
     log.info(
-        "scoring threads: %d per pool process, the cores shared; cores: %d, pool processes: %d",
-        threads,
-        machine_cores(),
-        processes,
+        "scoring: a pool of %d; ONNX Runtime threads %s while they wait (HWADMIN_ONNX_SPINNING=%s)",
+        _pool_processes,
+        "spin" if spin else "sleep",
+        spinning_setting(),
     )

@@ -27,10 +27,10 @@ class ModerationConfig(AppConfig):
         make_working_folders()
         from celery.signals import beat_init, worker_init
 
-        from hwadmin.threads import share_cores_in_worker
+        from hwadmin.threads import record_pool
 
         from . import checks
 
         worker_init.connect(checks.refuse_worker_start, weak=False, dispatch_uid="hwadmin-webhook-check")
-        worker_init.connect(share_cores_in_worker, weak=False, dispatch_uid="hwadmin-share-cores")
+        worker_init.connect(record_pool, weak=False, dispatch_uid="hwadmin-record-pool")
         beat_init.connect(checks.refuse_worker_start, weak=False, dispatch_uid="hwadmin-webhook-check-beat")

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from hwadmin.threads import intra_op_threads
+from hwadmin.threads import onnx_threads_spin
 from plm import calibration, morphemes
 
 from .scoring import POSITIVE_LABEL, ModelLoadError, companion_margins
@@ -131,9 +131,13 @@ def session_options():
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.inter_op_num_threads = 1
-    threads = intra_op_threads()  # one knob for both runtimes: intra-op threads per worker process
+    threads = settings.HWADMIN["TORCH_THREADS"]  # one knob for both runtimes: intra-op threads per worker
     if threads:
         options.intra_op_num_threads = threads
+    if (
+        not onnx_threads_spin()
+    ):  # a worker of several pool processes: waiting threads leave the cores (hwadmin/threads.py)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 

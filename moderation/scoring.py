@@ -21,7 +21,6 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from hwadmin.threads import intra_op_threads
 from plm import calibration, morphemes
 
 from . import db
@@ -132,7 +131,7 @@ _cache_lock = threading.Lock()
 def configure_torch() -> ModuleType:
     import torch
 
-    threads = intra_op_threads()
+    threads = settings.HWADMIN["TORCH_THREADS"]
     if threads and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return torch

@@ -35,10 +35,7 @@ def kiwi():
         if _kiwi is None:
             from kiwipiepy import Kiwi
 
-            from hwadmin.threads import intra_op_threads
-
-            # a worker pool's process takes its share of the cores (hwadmin.threads), as the model does
-            _kiwi = Kiwi(num_workers=intra_op_threads() or min(2, os.cpu_count() or 1))
+            _kiwi = Kiwi(num_workers=min(2, os.cpu_count() or 1))
         return _kiwi
 
 

@@ -1,5 +1,5 @@
-"""A worker shares the machine's cores among its pool's processes: each scores with its share of threads
-(torch, ONNX Runtime, Kiwi), unless HWADMIN_TORCH_THREADS sets them."""
+"""ONNX Runtime's threads sleep while they wait in a worker of several pool processes (they spin by default,
+holding cores the other processes' models need); HWADMIN_ONNX_SPINNING chooses otherwise."""
 
 import pytest
 from celery.signals import worker_init
@@ -7,12 +7,14 @@ from django.conf import settings
 from django.test import override_settings
 
 from hwadmin import threads
+from moderation.onnx_scoring import session_options
+
+SPIN = "session.intra_op.allow_spinning"
 
 
 @pytest.fixture(autouse=True)
-def two_cores(monkeypatch):
-    monkeypatch.setattr(threads, "machine_cores", lambda: 2)
-    monkeypatch.setattr(threads, "_pool_share", 0)
+def outside_a_worker(monkeypatch):
+    monkeypatch.setattr(threads, "_pool_processes", 1)
 
 
 def hwadmin(**changes):
@@ -22,72 +24,56 @@ def hwadmin(**changes):
 class Worker:
     """What the receiver reads of Celery's WorkController (hashable, as a signal's sender must be)."""
 
-    def __init__(self, concurrency, pool_cls):
+    def __init__(self, concurrency, pool_cls="prefork"):
         self.concurrency, self.pool_cls = concurrency, pool_cls
 
 
-def worker(concurrency, pool="prefork"):
-    return Worker(concurrency, pool)
+def spins():
+    """Whether the session options let the threads spin (ONNX Runtime's default: no entry)."""
+    try:
+        return session_options().get_session_config_entry(SPIN) != "0"
+    except RuntimeError:  # the runtime's "does not have configuration with key"
+        return True
 
 
-def test_outside_a_worker_the_runtimes_keep_their_default():
-    assert threads.intra_op_threads() == 0
+def test_outside_a_worker_the_threads_spin_as_onnx_runtime_does():
+    assert threads.onnx_threads_spin() and spins()
 
 
 @pytest.mark.parametrize(
-    ("concurrency", "pool", "expected"),
+    ("concurrency", "pool", "spin"),
     [
-        (2, "prefork", 1),  # the shipped default: two processes on two cores, one thread each
-        (1, "prefork", 2),
-        (4, "prefork", 1),  # more processes than cores: still one thread each
-        (2, "threads", 1),
-        (8, "solo", 2),  # solo runs one task at a time, whatever --concurrency says
-        ("auto", "prefork", 1),  # one process per core
-        (None, "prefork", 1),
+        (2, "prefork", False),  # the shipped default: two processes share the cores
+        (1, "prefork", True),
+        (4, "threads", False),
+        (8, "solo", True),  # solo scores one task at a time, whatever --concurrency says
+        ("auto", "prefork", False),  # one process per core
     ],
 )
-def test_a_worker_shares_the_cores_among_its_pool(concurrency, pool, expected):
-    with hwadmin(TORCH_THREADS=0):
-        threads.share_cores_in_worker(sender=worker(concurrency, pool))
-        assert threads.intra_op_threads() == expected
+def test_a_worker_of_several_processes_lets_its_threads_sleep(concurrency, pool, spin):
+    with hwadmin(ONNX_SPINNING="auto"):
+        threads.record_pool(sender=Worker(concurrency, pool))
+        assert threads.onnx_threads_spin() is spin
+        assert spins() is spin
 
 
-def test_hwadmin_torch_threads_wins():
-    with hwadmin(TORCH_THREADS=3):
-        threads.share_cores_in_worker(sender=worker(2))
-        assert threads.intra_op_threads() == 3
-    assert threads._pool_share == 0  # nothing shared: the setting decides
+@pytest.mark.parametrize(("value", "processes", "spin"), [("on", 2, True), ("off", 1, False), (" OFF ", 1, False)])
+def test_the_setting_wins(value, processes, spin):
+    with hwadmin(ONNX_SPINNING=value):
+        threads.record_pool(sender=Worker(processes))
+        assert spins() is spin
 
 
-def test_the_worker_init_signal_shares_the_cores():
-    """The receiver is connected when the app starts (moderation.apps), as the worker's main process runs it."""
-    with hwadmin(TORCH_THREADS=0):
-        worker_init.send(sender=worker(2))
-        assert threads.intra_op_threads() == 1
+def test_a_bad_setting_stops_the_worker_naming_the_variable():
+    with hwadmin(ONNX_SPINNING="sometimes"):
+        with pytest.raises(SystemExit, match="HWADMIN_ONNX_SPINNING='sometimes': must be one of auto, on, off"):
+            threads.record_pool(sender=Worker(2))
+        with pytest.raises(threads.ThreadSettingError, match="HWADMIN_ONNX_SPINNING"):
+            session_options()  # and a process that scores without a worker says the same
 
 
-def test_both_runtimes_and_kiwi_take_the_share(monkeypatch):
-    import torch
-
-    from moderation.onnx_scoring import session_options
-    from moderation.scoring import configure_torch
-    from plm import morphemes
-
-    made = []
-
-    class FakeKiwi:
-        def __init__(self, num_workers):
-            made.append(num_workers)
-
-    monkeypatch.setattr("kiwipiepy.Kiwi", FakeKiwi)
-    monkeypatch.setattr(morphemes, "_kiwi", None)
-    before = torch.get_num_threads()
-    try:
-        with hwadmin(TORCH_THREADS=0):
-            threads.share_cores_in_worker(sender=worker(2))
-            assert session_options().intra_op_num_threads == 1
-            assert configure_torch().get_num_threads() == 1
-            morphemes.kiwi()
-            assert made == [1]
-    finally:
-        torch.set_num_threads(before)
+def test_the_worker_init_signal_records_the_pool():
+    """The receiver is connected when the app starts (moderation.apps); the worker's main process sends it."""
+    with hwadmin(ONNX_SPINNING="auto"):
+        worker_init.send(sender=Worker(2))
+        assert not spins()
