@@ -134,9 +134,8 @@ def session_options():
     threads = settings.HWADMIN["TORCH_THREADS"]  # one knob for both runtimes: intra-op threads per worker
     if threads:
         options.intra_op_num_threads = threads
-    if (
-        not onnx_threads_spin()
-    ):  # a worker of several pool processes: waiting threads leave the cores (hwadmin/threads.py)
+    # in a worker of several pool processes, waiting threads sleep and leave the cores (hwadmin/threads.py)
+    if not onnx_threads_spin():
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
