@@ -1,17 +1,19 @@
-"""A worker pool's scoring rate, its ONNX Runtime threads sleeping while they wait (as shipped) against
-spinning (the runtime's default, and this project's until 2026-12-03), in one run.
+"""A worker pool's scoring rate, its runtime's threads sleeping while they wait (as shipped) against
+spinning (the runtimes' default, and this project's until 2026-12-03), in one run.
 
-    .venv/bin/python benchmarks/worker_threads.py [--model DIR] [--reviews 3600] [--rounds 3] [--concurrency 2]
+    .venv/bin/python benchmarks/worker_threads.py [--model DIR] [--runtime onnx|torch] [--reviews 3600]
+        [--rounds 3] [--concurrency 2]
 
 Reviews are real sample reviews (data/sample/reviews.jsonl, repeated under new ids), stored first; each trial
-starts a real `celery worker` (prefork, --concurrency processes, int8 ONNX Runtime as the shipped default),
+starts a real `celery worker` (prefork, --concurrency processes, int8 ONNX Runtime as the shipped default, or
+torch),
 warms every process on 64 other reviews, then queues reviews as ingest does (tasks of
 HWADMIN_SCORE_TASK_SIZE) and times them until the last score is written, twice:
   - a backlog of --reviews (every process busy),
   - a lone task of 512 (one process busy, the others idle: what a single ingest request sees).
 Configurations, interleaved per round:
-  - as shipped: HWADMIN_ONNX_SPINNING=auto (threads sleep in a pool of several processes), every core;
-  - spinning (the baseline): HWADMIN_ONNX_SPINNING=on;
+  - as shipped: HWADMIN_THREAD_SPINNING=auto (threads sleep in a pool of several processes), every core;
+  - spinning (the baseline): HWADMIN_THREAD_SPINNING=on;
   - one thread each: HWADMIN_TORCH_THREADS=1, spinning;
   - one process: --concurrency 1 with every core, spinning (auto, as shipped).
 Prints each trial's rates, the medians and the ratios shipped / spinning (medians of the rounds' ratios).
@@ -37,6 +39,7 @@ DB_NAME = "hwadmin_bench_threads"
 DB_URL = os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{DB_NAME}")
 BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13")
 QUEUE = "hwadmin-bench-threads"
+UNSET = ("HWADMIN_TORCH_THREADS", "HWADMIN_THREAD_SPINNING", "OMP_WAIT_POLICY")  # each trial sets its own
 
 
 def prepare(model, reviews, tmp):
@@ -79,7 +82,7 @@ def trial(concurrency, settings, warm_ids, reviews, log_path):
     from moderation.tasks import send_scoring_tasks
 
     Score.objects.all().delete()
-    env = {k: v for k, v in os.environ.items() if k not in ("HWADMIN_TORCH_THREADS", "HWADMIN_ONNX_SPINNING")}
+    env = {k: v for k, v in os.environ.items() if k not in UNSET}
     env.update(settings)
     with open(log_path, "w") as log:
         worker = subprocess.Popen(
@@ -113,15 +116,16 @@ def main():
     parser.add_argument("--reviews", type=int, default=3600)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes of the pool")
+    parser.add_argument("--runtime", choices=("onnx", "torch"), default="onnx", help="HWADMIN_SCORING_RUNTIME")
     args = parser.parse_args()
     os.environ.update(
         DATABASE_URL=DB_URL,
         CELERY_BROKER_URL=BROKER_URL,
         HWADMIN_TASK_QUEUE=QUEUE,
-        HWADMIN_SCORING_RUNTIME="onnx",
+        HWADMIN_SCORING_RUNTIME=args.runtime,
         DJANGO_SETTINGS_MODULE="hwadmin.settings",
     )
-    for name in ("HWADMIN_TORCH_THREADS", "HWADMIN_ONNX_SPINNING"):
+    for name in UNSET:
         os.environ.pop(name, None)
     os.environ.setdefault("SECRET_KEY", "benchmark-only")
     os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
@@ -133,14 +137,19 @@ def main():
     django.setup()
     n = args.concurrency
     configs = [
-        (f"as shipped: {n} processes, threads sleep", n, {"HWADMIN_ONNX_SPINNING": "auto"}),
-        (f"spinning: {n} processes, threads spin", n, {"HWADMIN_ONNX_SPINNING": "on"}),
-        (f"one thread each: {n} processes, spinning", n, {"HWADMIN_TORCH_THREADS": "1", "HWADMIN_ONNX_SPINNING": "on"}),
-        ("one process, every core, spinning", 1, {"HWADMIN_ONNX_SPINNING": "auto"}),
+        (f"as shipped: {n} processes, threads sleep", n, {"HWADMIN_THREAD_SPINNING": "auto"}),
+        (f"spinning: {n} processes, threads spin", n, {"HWADMIN_THREAD_SPINNING": "on"}),
+        (
+            f"one thread each: {n} processes, spinning",
+            n,
+            {"HWADMIN_TORCH_THREADS": "1", "HWADMIN_THREAD_SPINNING": "on"},
+        ),
+        ("one process, every core, spinning", 1, {"HWADMIN_THREAD_SPINNING": "auto"}),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         copy, warm_ids, backlog = prepare(args.model, args.reviews, Path(tmp))
-        print(f"{args.model or 'ELECTRA-small-sized classifier'}, int8 ONNX, {os.cpu_count()} cores")
+        runtime = "int8 ONNX Runtime" if args.runtime == "onnx" else "torch"
+        print(f"{args.model or 'ELECTRA-small-sized classifier'}, {runtime}, {os.cpu_count()} cores")
         loads = {"backlog": backlog, "lone task": backlog[:512]}
         rates = {(label, load): [] for label, _, _ in configs for load in loads}
         try:

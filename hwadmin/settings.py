@@ -389,8 +389,8 @@ HWADMIN = {
     "SCORE_TASK_SIZE": env_int("HWADMIN_SCORE_TASK_SIZE", 512),
     # torch intra-op threads in a worker process (0: torch's default).
     "TORCH_THREADS": env_int("HWADMIN_TORCH_THREADS", 0),
-    # ONNX Runtime threads spin while waiting: auto (not in a worker of several pool processes), on, off.
-    "ONNX_SPINNING": os.environ.get("HWADMIN_ONNX_SPINNING", "auto"),
+    # The scoring runtimes' threads spin while waiting: auto (not in a worker of several pool processes), on, off.
+    "THREAD_SPINNING": os.environ.get("HWADMIN_THREAD_SPINNING", "auto"),
     # Worker runtime: torch, onnx (the int8 model.int8.onnx, ONNX Runtime) or auto (onnx when verified).
     "SCORING_RUNTIME": os.environ.get("HWADMIN_SCORING_RUNTIME", "auto"),
     # Tokens per scored text (capped by the model's max_position_embeddings).

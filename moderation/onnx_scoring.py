@@ -31,7 +31,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from hwadmin.threads import onnx_threads_spin
+from hwadmin.threads import threads_spin
 from plm import calibration, morphemes
 
 from .scoring import POSITIVE_LABEL, ModelLoadError, companion_margins
@@ -135,7 +135,7 @@ def session_options():
     if threads:
         options.intra_op_num_threads = threads
     # in a worker of several pool processes, waiting threads sleep and leave the cores (hwadmin/threads.py)
-    if not onnx_threads_spin():
+    if not threads_spin():
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 

@@ -108,7 +108,7 @@ def served(postgres, redis_url, receiver, tmp_path):
         "CSRF_COOKIE_SECURE": "0",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env.pop("HWADMIN_ONNX_SPINNING", None)
+    env.pop("HWADMIN_THREAD_SPINNING", None)
     log_path = tmp_path / "serve.log"
     # Also in benchmarks/load.py (start and stop): a benchmark script and a test share no module, so it stays twice.
     process = subprocess.Popen(
@@ -268,5 +268,5 @@ def test_the_production_set_runs_the_whole_flow(served, model_dir):
     # log lines carry time and level
     log = log_path.read_text()
     assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} INFO ", log, re.M), log[-3000:]
-    # a worker of one pool process lets ONNX Runtime's threads spin (hwadmin/threads.py)
-    assert "scoring: a pool of 1; ONNX Runtime threads spin while they wait (HWADMIN_ONNX_SPINNING=auto)" in log
+    # a worker of one pool process lets the runtimes' threads spin (hwadmin/threads.py)
+    assert "scoring: a pool of 1; the runtimes' threads spin while they wait (HWADMIN_THREAD_SPINNING=auto)" in log
