@@ -5,9 +5,8 @@ spinning (the runtimes' default, and this project's until 2026-12-03), in one ru
         [--rounds 3] [--concurrency 2]
 
 Reviews are real sample reviews (data/sample/reviews.jsonl, repeated under new ids), stored first; each trial
-starts a real `celery worker` (prefork, --concurrency processes, int8 ONNX Runtime as the shipped default, or
-torch),
-warms every process on 64 other reviews, then queues reviews as ingest does (tasks of
+starts a real `celery worker` (prefork, --concurrency processes, on int8 ONNX Runtime, the shipped default, or
+on torch), warms every process on 64 other reviews, then queues reviews as ingest does (tasks of
 HWADMIN_SCORE_TASK_SIZE) and times them until the last score is written, twice:
   - a backlog of --reviews (every process busy),
   - a lone task of 512 (one process busy, the others idle: what a single ingest request sees).
