@@ -260,15 +260,95 @@ def test_merge_checks_reject_bad_labels_and_changed_text(taxonomy):
         assert expected in problems
 
 
-def test_the_batch_files_hold_550_sentences_each_as_the_schema_says():
-    ids = set()
-    for b in (1, 2, 3):
-        rows = [json.loads(line) for line in (BUILD_DIR / "batches" / f"batch-{b}.jsonl").open(encoding="utf-8")]
-        assert len(rows) == 550
+def _batch(b):
+    return [json.loads(line) for line in (BUILD_DIR / "batches" / f"batch-{b}.jsonl").open(encoding="utf-8")]
+
+
+def test_the_batch_files_hold_their_sentences_as_the_schema_says():
+    """Batches 1-3: the first selection (550 each, random or stratified by the phrase tagger, every split).
+    Batches 4-6: `select-more` rounds (400 each, random or the back-off tagger's uncertainty, train and
+    validation products only, so the test split stays the 209 sentences it was), ids following on."""
+    ids, texts = [], set()
+    for b in (1, 2, 3, 4, 5, 6):
+        rows = _batch(b)
+        assert len(rows) == (550 if b <= 3 else 400)
         for r in rows:
             assert list(r) == ["id", "text", "review_ref", "product_id", "split", "selected_by"]
             assert len(r["text"]) >= 6 and re.fullmatch(r"oliveyoung_[a-z_0-9]+/.+:\d+", r["review_ref"])
             assert r["split"] == stable_split(r["product_id"], (0.7, 0.15, 0.15))
-            assert r["selected_by"] == "random" or r["selected_by"].startswith("phrase:")
-            ids.add(r["id"])
-    assert len(ids) == 1650
+            if b <= 3:
+                assert r["selected_by"] == "random" or r["selected_by"].startswith("phrase:")
+            else:
+                assert r["split"] in ("train", "validation")
+                assert r["selected_by"] == "random" or r["selected_by"].startswith("uncertain:")
+            assert r["text"] not in texts
+            texts.add(r["text"])
+            ids.append(r["id"])
+        if b > 3:
+            assert sum(r["selected_by"] == "random" for r in rows) == 100
+            uncertain = [r["review_ref"] for r in rows if r["selected_by"] != "random"]
+            assert len(set(uncertain)) == 300
+            others = [r["review_ref"] for r in rows if r["selected_by"] == "random"]
+            assert not set(uncertain) & set(others)  # an uncertain sentence's review gives no other
+    assert sorted(ids) == [f"s-{n:06d}" for n in range(1, 2851)]
+
+
+class _FakeRegression:
+    """Moisture's probability is the number the text ends with, in hundredths."""
+
+    def probabilities(self, texts):
+        import numpy as np
+
+        from plm.attributes_model import label_layout
+
+        layout = label_layout(load_taxonomy())
+        rows = np.zeros((len(texts), len(layout)))
+        for i, text in enumerate(texts):
+            rows[i, layout.index("moisture:pos")] = int(text.rsplit(" ", 1)[1]) / 100
+        return rows
+
+
+class _FakeTagger:
+    def __init__(self, taxonomy):
+        from plm.attributes_model import label_layout
+
+        self.layout, self.thresholds = label_layout(taxonomy), {"moisture": 0.4}
+        self.regression, self.phrases = _FakeRegression(), PhraseTagger(taxonomy)
+
+
+def test_uncertainty_is_closeness_to_the_threshold_and_skips_what_a_phrase_decides(taxonomy):
+    build = _build_module()
+    tagger = _FakeTagger(taxonomy)
+    scores = build.uncertainty(tagger, ["그냥 문장 40", "그냥 문장 70", "그냥 문장 0", "정말 촉촉해요 40"])
+    assert scores[0] == (1.0, "moisture")  # at the threshold
+    assert scores[1][1] == "moisture" and scores[1][0] == pytest.approx(0.5)  # half-way from 0.4 to 1
+    assert scores[2][0] == pytest.approx(0.0)
+    assert scores[3][1] != "moisture"  # a phrase decides moisture there: not a question to ask
+
+
+def test_select_more_draws_uncertain_and_random_sentences_outside_the_test_split(taxonomy):
+    build = _build_module()
+    products = [f"p{i}" for i in range(40)]
+    split_of = {p: stable_split(p, (0.7, 0.15, 0.15)) for p in products}
+    assert "test" in split_of.values()
+    pool = [
+        {"text": f"그냥 평범한 문장 {i} {i % 101}", "review_ref": f"set/f.csv:{i // 2}", "product_id": products[i % 40]}
+        for i in range(600)
+    ]
+    labelled = [{"id": "s-000007", "text": pool[0]["text"]}]
+    rows = build.select_more(pool, labelled, _FakeTagger(taxonomy), n_total=60, n_random=20, seed=3, first_id=8)
+    assert len(rows) == 60 and [r["id"] for r in rows] == [f"s-{n:06d}" for n in range(8, 68)]
+    assert all(r["split"] == split_of[r["product_id"]] != "test" for r in rows)
+    assert pool[0]["text"] not in {r["text"] for r in rows}
+    picked = [r for r in rows if r["selected_by"] != "random"]
+    randoms = {r["review_ref"] for r in rows if r["selected_by"] == "random"}
+    assert len({r["review_ref"] for r in picked}) == len(picked) and not randoms & {r["review_ref"] for r in picked}
+    assert len(picked) == 40 and {r["selected_by"] for r in picked} == {"uncertain:moisture"}
+
+    # the uncertain ones are those nearest the threshold (40 hundredths; probabilities run 0-100)
+    def distance(r):
+        return abs(int(r["text"].rsplit(" ", 1)[1]) - 40)
+
+    assert max(map(distance, picked)) <= 8
+    drawn = [r for r in rows if r["selected_by"] == "random"]
+    assert sum(map(distance, picked)) / len(picked) < sum(map(distance, drawn)) / len(drawn) / 5

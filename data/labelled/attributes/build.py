@@ -11,6 +11,13 @@ Subcommands (run from the repository root with the project's Python):
            the people who read and labelled them following docs/attribute_guideline.md),
            check every row against its batch, its source review and the taxonomy, write
            sentences.jsonl
+  select-more
+           a further batch from the products of the train and validation splits (the
+           test split stays as it was, so figures before and after compare on the same
+           rows): sentences not labelled yet, a random slice plus those where the shipped
+           back-off tagger's regression is least sure of an attribute no phrase decides
+           (``selected_by`` "random" or "uncertain:<attribute_id>"), written as the next
+           batches/batch-<n>.jsonl with ids following the last one
   verify   check sentences.jsonl: every sentence is still a sentence of its source review,
            every label is valid under the taxonomy, every split is its product's split
 
@@ -46,6 +53,8 @@ MIN_CHARS = 6
 # sentences the tagger calls positive, so that negative mentions are met too
 POS_SHARE = 0.6
 BATCH_DIR = HERE / "batches"
+MORE_SEED = 20261203
+TAGGER_DIR = HERE.parents[2] / "models" / "attributes-backoff"
 OUTPUT = HERE / "sentences.jsonl"
 FIELDS = ("id", "text", "review_ref", "product_id", "split", "selected_by")
 SPLITS = ("train", "validation", "test")
@@ -201,10 +210,91 @@ def cmd_select(args) -> None:
     print("selected_by", dict(Counter(r["selected_by"] for r in rows).most_common()))
 
 
+def batch_count() -> int:
+    """How many batch files there are: batch-1.jsonl ... batch-<n>.jsonl, none missing."""
+    n = 0
+    while (BATCH_DIR / f"batch-{n + 1}.jsonl").exists():
+        n += 1
+    return max(n, BATCHES)
+
+
+def uncertainty(tagger, texts) -> list[tuple[float, str]]:
+    """(how unsure, attribute) per text: for each attribute no phrase decides in the text, how close
+    the regression's probability is to the attribute's threshold (1 at the threshold, 0 at 0 or 1);
+    the attribute where it is closest."""
+    from plm.attributes_model import output_groups
+
+    groups = output_groups(tagger.layout)
+    out = []
+    for row, text in zip(tagger.regression.probabilities(texts).tolist(), texts):
+        decided = tagger.phrases.tag(text)
+        best = (0.0, "")
+        for attribute, outputs in groups.items():
+            if attribute in decided:
+                continue
+            p = max(row[i] for i, _value in outputs)
+            t = tagger.thresholds.get(attribute, 0.5)
+            closeness = 1.0 - (t - p) / t if p < t else 1.0 - (p - t) / (1.0 - t)
+            best = max(best, (closeness, attribute))
+        out.append(best)
+    return out
+
+
+def select_more(pool, labelled, tagger, n_total, n_random, seed=MORE_SEED, first_id=1) -> list[dict]:
+    """``n_random`` sentences drawn uniformly and ``n_total - n_random`` of the most uncertain ones, from
+    train- and validation-split products, none already labelled; an uncertain one never shares its review
+    with another chosen sentence (so one long review cannot fill the batch); shuffled."""
+    seen = {r["text"] for r in labelled}
+    candidates = [dict(r, split=stable_split(r["product_id"], FRACTIONS)) for r in pool if r["text"] not in seen]
+    candidates = [r for r in candidates if r["split"] in ("train", "validation")]
+    rng = random.Random(seed)
+    picked = rng.sample(range(len(candidates)), n_random)
+    chosen = dict.fromkeys(picked, "random")
+    reviews = {candidates[i]["review_ref"] for i in picked}
+    scores = uncertainty(tagger, [r["text"] for r in candidates])
+    for i in sorted(range(len(candidates)), key=lambda i: (-scores[i][0], i)):
+        if len(chosen) >= n_total:
+            break
+        if i in chosen or candidates[i]["review_ref"] in reviews or not scores[i][1]:
+            continue
+        chosen[i] = f"uncertain:{scores[i][1]}"
+        reviews.add(candidates[i]["review_ref"])
+    order = list(chosen)
+    random.Random(seed + 1).shuffle(order)  # labelling order hides the route
+    return [
+        {
+            "id": f"s-{first_id + n:06d}",
+            **{k: candidates[i][k] for k in ("text", "review_ref", "product_id", "split")},
+            "selected_by": chosen[i],
+        }
+        for n, i in enumerate(order)
+    ]
+
+
+def cmd_select_more(args) -> None:
+    from plm.attribute_backoff import load
+
+    n = batch_count()
+    labelled = read_jsonl(OUTPUT)
+    pending = [BATCH_DIR / f"batch-{b}.jsonl" for b in range(1, n + 1)]
+    pending = [p for p in pending if not (BATCH_DIR / p.name.replace("batch-", "labelled-")).exists()]
+    if pending and not args.force:
+        raise SystemExit(f"{pending[0]} is not labelled yet; label and merge it first (or select-more --force)")
+    taxonomy = load_taxonomy()
+    tagger = load(args.tagger, taxonomy)
+    last = max(int(r["id"].split("-")[1]) for r in labelled)
+    rows = select_more(sentence_pool(), labelled, tagger, args.count, args.random, first_id=last + 1)
+    path = BATCH_DIR / f"batch-{n + 1}.jsonl"
+    write_jsonl(path, rows)
+    print(f"{len(rows)} sentences -> {path}")
+    print("split", dict(Counter(r["split"] for r in rows)))
+    print("selected_by", dict(Counter(r["selected_by"].split(":")[0] for r in rows)))
+
+
 def cmd_merge(_args) -> None:
     taxonomy = load_taxonomy()
     batch_rows, labelled, missing = {}, [], []
-    for b in range(1, BATCHES + 1):
+    for b in range(1, batch_count() + 1):
         for r in read_jsonl(BATCH_DIR / f"batch-{b}.jsonl"):
             batch_rows[r["id"]] = r
         path = BATCH_DIR / f"labelled-{b}.jsonl"
@@ -213,7 +303,9 @@ def cmd_merge(_args) -> None:
         else:
             missing.append(path.name)
     if not labelled:
-        raise SystemExit(f"no labelled batch in {BATCH_DIR} (expected labelled-1.jsonl ... labelled-{BATCHES}.jsonl)")
+        raise SystemExit(
+            f"no labelled batch in {BATCH_DIR} (expected labelled-1.jsonl ... labelled-{batch_count()}.jsonl)"
+        )
     problems = []
     for r in labelled:
         batch = batch_rows.get(r.get("id"))
@@ -258,6 +350,12 @@ def main(argv=None) -> None:
     p = sub.add_parser("select")
     p.add_argument("--force", action="store_true", help="overwrite existing batch files")
     p.set_defaults(func=cmd_select)
+    p = sub.add_parser("select-more")
+    p.add_argument("--count", type=int, default=400, help="sentences in the new batch (default 400)")
+    p.add_argument("--random", type=int, default=100, help="of which drawn at random (default 100)")
+    p.add_argument("--tagger", default=str(TAGGER_DIR), help="the back-off tagger whose uncertainty chooses")
+    p.add_argument("--force", action="store_true", help="even when an earlier batch is not labelled yet")
+    p.set_defaults(func=cmd_select_more)
     sub.add_parser("merge").set_defaults(func=cmd_merge)
     sub.add_parser("verify").set_defaults(func=cmd_verify)
     args = ap.parse_args(argv)
