@@ -352,3 +352,18 @@ def test_select_more_draws_uncertain_and_random_sentences_outside_the_test_split
     assert max(map(distance, picked)) <= 8
     drawn = [r for r in rows if r["selected_by"] == "random"]
     assert sum(map(distance, picked)) / len(picked) < sum(map(distance, drawn)) / len(drawn) / 5
+
+
+def test_select_more_refuses_bad_counts_and_a_batch_not_merged_yet(tmp_path, monkeypatch):
+    build = _build_module()
+    monkeypatch.setattr(build, "BATCH_DIR", tmp_path)
+    monkeypatch.setattr(build, "OUTPUT", tmp_path / "sentences.jsonl")
+    for b in (1, 2, 3):
+        build.write_jsonl(tmp_path / f"batch-{b}.jsonl", [{"id": f"s-00000{b}", "text": f"문장 {b}"}])
+    build.write_jsonl(tmp_path / "labelled-3.jsonl", [{"id": "s-000003", "text": "문장 3", "labels": {}}])
+    build.write_jsonl(tmp_path / "sentences.jsonl", [{"id": "s-000001"}, {"id": "s-000002"}])
+    with pytest.raises(SystemExit, match="--random between 0 and it \\(got 5 and 9\\)"):
+        build.main(["select-more", "--count", "5", "--random", "9"])
+    # labelled but not merged: its texts are not in sentences.jsonl, so they could be drawn again
+    with pytest.raises(SystemExit, match="batch-3.jsonl is not in sentences.jsonl yet: label it and run merge"):
+        build.main(["select-more"])

@@ -233,7 +233,7 @@ def uncertainty(tagger, texts) -> list[tuple[float, str]]:
             if attribute in decided:
                 continue
             p = max(row[i] for i, _value in outputs)
-            t = tagger.thresholds.get(attribute, 0.5)
+            t = min(max(tagger.thresholds.get(attribute, 0.5), 1e-6), 1 - 1e-6)
             closeness = 1.0 - (t - p) / t if p < t else 1.0 - (p - t) / (1.0 - t)
             best = max(best, (closeness, attribute))
         out.append(best)
@@ -274,12 +274,17 @@ def select_more(pool, labelled, tagger, n_total, n_random, seed=MORE_SEED, first
 def cmd_select_more(args) -> None:
     from plm.attribute_backoff import load
 
+    if not 0 <= args.random <= args.count or args.count <= 0:
+        raise SystemExit(f"--count must be positive and --random between 0 and it (got {args.count} and {args.random})")
     n = batch_count()
     labelled = read_jsonl(OUTPUT)
+    merged = {r["id"] for r in labelled}
     pending = [BATCH_DIR / f"batch-{b}.jsonl" for b in range(1, n + 1)]
-    pending = [p for p in pending if not (BATCH_DIR / p.name.replace("batch-", "labelled-")).exists()]
+    pending = [p for p in pending if not {r["id"] for r in read_jsonl(p)} <= merged]
     if pending and not args.force:
-        raise SystemExit(f"{pending[0]} is not labelled yet; label and merge it first (or select-more --force)")
+        raise SystemExit(
+            f"{pending[0]} is not in {OUTPUT.name} yet: label it and run merge first (or select-more --force)"
+        )
     taxonomy = load_taxonomy()
     tagger = load(args.tagger, taxonomy)
     last = max(int(r["id"].split("-")[1]) for r in labelled)
