@@ -55,6 +55,7 @@ TOPIC_ATTRIBUTES = {
     "사용감": ("absorption", "stickiness", "oiliness", "spreadability", "lightness"),
 }
 TOPIC_TIES = ("보습", "진정", "자극", "사용감")
+FEEL_TOPIC = "사용감"  # the texture topic: a review's topic only where it names no effect
 
 
 class AttributeModelError(Exception):
@@ -617,11 +618,13 @@ def _tag_topic(attribute, value):
 
 
 def review_topic(sentence_tags):
-    """The topic of a review from its sentences' {attribute: value or (value, p)}: the topic named by
-    the most sentences (each sentence counts a topic once, with its strongest probability; a phrase
-    tagger's 1.0: so 사용감's five attributes do not outvote one 보습 sentence); a tie goes to the effect
-    (보습, 진정, 자극, in that order) before the feel (사용감), as a review's topic is the effect it
-    reports and texture remarks ride along; None when no sentence speaks for a topic."""
+    """The topic of a review from its sentences' {attribute: value or (value, p)}: the effect (보습, 진정,
+    자극) named by the most sentences, and the feel (사용감) only where no sentence names an effect (each
+    sentence counts a topic once, with its strongest probability; a phrase tagger's 1.0; a tie goes to
+    보습, 진정, 자극 in that order), as a review's topic is the effect it reports and texture remarks ride
+    along; None when no sentence speaks for a topic. (Chosen on the reviews of train-split products,
+    2026-12-03: counting the feel like an effect agreed with the given topic on 45.5 % of them, this on
+    58.0 %.)"""
     score = Counter()
     for tags in sentence_tags:
         strongest = {}
@@ -634,7 +637,8 @@ def review_topic(sentence_tags):
             score[topic] += p
     if not score:
         return None
-    return max(score, key=lambda t: (score[t], -TOPIC_TIES.index(t)))
+    effects = [t for t in score if t != FEEL_TOPIC] or [FEEL_TOPIC]
+    return max(effects, key=lambda t: (score[t], -TOPIC_TIES.index(t)))
 
 
 def tag_features(sentence_tags, layout):

@@ -72,15 +72,24 @@ def test_evaluation_against_a_hand_computed_example():
     assert m["per_attribute"]["cooling"]["f1"] == 1.0
 
 
-def test_review_topic_counts_a_topic_once_per_sentence_and_ties_go_to_the_effect():
-    # one sentence with two 사용감 attributes does not outvote one 보습 sentence: a tie, won by 보습
+def test_review_topic_is_the_effect_most_sentences_name_and_the_feel_only_without_one():
+    # one sentence with two 사용감 attributes does not outvote one 보습 sentence
     assert (
         am.review_topic([{"moisture": ("pos", 1.0)}, {"stickiness": ("pos", 1.0), "absorption": ("pos", 1.0)}])
         == "보습"
     )
-    # two sentences of feel outvote one of moisture
-    assert am.review_topic([{"moisture": "pos"}, {"stickiness": "pos"}, {"lightness": "pos"}]) == "사용감"
-    assert am.review_topic([{"lightness": "pos"}, {"soothing": "pos"}]) == "진정"
+    # nor do two sentences of feel: an effect named at all is the topic, however unsure
+    assert am.review_topic([{"moisture": "pos"}, {"stickiness": "pos"}, {"lightness": "pos"}]) == "보습"
+    assert (
+        am.review_topic([{"lightness": ("pos", 1.0)}, {"lightness": ("pos", 1.0)}, {"soothing": ("pos", 0.3)}])
+        == "진정"
+    )
+    # the feel where no sentence names an effect
+    assert am.review_topic([{"stickiness": "pos"}, {"scent": "neg"}]) == "사용감"
+    # among effects, the most sentences win, and a tie goes to 보습, then 진정, then 자극
+    assert am.review_topic([{"moisture": "pos"}, {"soothing": "pos"}, {"soothing": ("pos", 0.6)}]) == "진정"
+    assert am.review_topic([{"soothing": "pos"}, {"moisture": "pos"}]) == "보습"
+    assert am.review_topic([{"irritation": "neg"}, {"soothing": "pos"}]) == "진정"
     # probabilities weigh: a sure 진정 sentence beats an unsure 보습 one
     assert am.review_topic([{"moisture": ("pos", 0.4)}, {"soothing": ("pos", 0.9)}]) == "진정"
     # polarity decides between 진정 (gentle, no breakouts) and 자극 (stings, breaks out)
