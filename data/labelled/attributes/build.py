@@ -359,7 +359,9 @@ def main(argv=None) -> None:
     p.add_argument("--count", type=int, default=400, help="sentences in the new batch (default 400)")
     p.add_argument("--random", type=int, default=100, help="of which drawn at random (default 100)")
     p.add_argument("--tagger", default=str(TAGGER_DIR), help="the back-off tagger whose uncertainty chooses")
-    p.add_argument("--force", action="store_true", help="even when an earlier batch is not labelled yet")
+    p.add_argument(
+        "--force", action="store_true", help="even when an earlier batch is not merged into sentences.jsonl yet"
+    )
     p.set_defaults(func=cmd_select_more)
     sub.add_parser("merge").set_defaults(func=cmd_merge)
     sub.add_parser("verify").set_defaults(func=cmd_verify)
