@@ -1,26 +1,12 @@
 """A product's (or a group of products') attribute profile: per attribute, the share of its visible
 tagged reviews that mention it, split into positive and negative, with counts and 95 % Wilson intervals."""
 
-import math
-
 from django.db.models import Count
 
 from moderation.models import Product, Review
+from plm.attributes import wilson
 
 from .models import AttributeModel, ReviewAttribute, TaggedReview
-
-Z95 = 1.959963984540054
-
-
-def wilson(k, n, z=Z95):
-    """The Wilson score interval (low, high) of k successes in n trials; (0, 1) when n is 0."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = k / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def share(k, n):

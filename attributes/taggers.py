@@ -163,7 +163,8 @@ def check_backoff_dir(path):
 
 
 class BackoffSentenceTagger:
-    """The taxonomy's phrases first; a char n-gram regression per output where no phrase matches."""
+    """The taxonomy's phrases first; char n-gram regressions (presence per attribute, the side per output)
+    where no phrase matches."""
 
     def __init__(self, path):
         _, self.tagger = check_backoff_dir(path)

@@ -50,6 +50,7 @@ tagger" has them too):
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 from functools import lru_cache
@@ -58,6 +59,20 @@ from pathlib import Path
 TAXONOMY_FILE = Path(__file__).resolve().parent / "resources" / "attributes.toml"
 VALUES = ("pos", "neg", "present")
 _ID = re.compile(r"^[a-z][a-z_]*$")
+Z95 = 1.959963984540054
+
+
+def wilson(k, n, z=Z95):
+    """The Wilson score interval (low, high) of k successes in n trials; (0, 1) when n is 0."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 _FIELDS = {
     "id", "ko", "en", "definition", "polarity", "positive", "negative", "examples", "negative_examples", "not_after",
 }  # fmt: skip

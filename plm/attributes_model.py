@@ -239,7 +239,6 @@ class TfidfBaseline:
 def fit_tfidf(texts, labels, layout):
     """The baseline fitted on hand-labelled texts and their label dicts (outputs without a positive: 0)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
 
     from .baseline import BASELINE_PARAMS as P
 
@@ -251,14 +250,22 @@ def fit_tfidf(texts, labels, layout):
     )
     x = vectorizer.fit_transform(list(texts))
     y = [targets(lab, layout) for lab in labels]
-    models = []
-    for j in range(len(layout)):
-        column = [int(row[j]) for row in y]
-        if len(set(column)) < 2:
-            models.append(None)
-            continue
-        models.append(LogisticRegression(C=P["C"], class_weight=P["class_weight"], max_iter=5000).fit(x, column))
-    return TfidfBaseline(vectorizer, models, layout)
+    return TfidfBaseline(vectorizer, fit_columns(x, [[int(row[j]) for row in y] for j in range(len(layout))]), layout)
+
+
+def fit_columns(x, columns):
+    """One logistic regression (the baseline's settings) per 0/1 column over the rows of x; None for a
+    column with one class only."""
+    from sklearn.linear_model import LogisticRegression
+
+    from .baseline import BASELINE_PARAMS as P
+
+    return [
+        LogisticRegression(C=P["C"], class_weight=P["class_weight"], max_iter=5000).fit(x, column)
+        if len(set(column)) > 1
+        else None
+        for column in columns
+    ]
 
 
 # --- weak labels -------------------------------------------------------------------------------
@@ -641,9 +648,13 @@ def review_topic(sentence_tags):
     return max(effects, key=lambda t: (score[t], -TOPIC_TIES.index(t)))
 
 
+TOPIC_FILE = "topic.json"  # the learned topic aggregation saved beside a tagger
+TOPIC_C = 1.0  # chosen by 5-fold cross-validation on the train-split products' reviews (2026-12-03)
+
+
 def tag_features(sentence_tags, layout):
     """A review as log(1 + count) of each `<attribute>:<value>` over its sentences, and its sentence
-    count: what the learned aggregation of the topic check reads."""
+    count: what the learned aggregation of the topic check read until 2026-12-03."""
     import numpy as np
 
     index = {key: i for i, key in enumerate(layout)}
@@ -657,30 +668,133 @@ def tag_features(sentence_tags, layout):
     return np.log1p(x)
 
 
-def learned_topic_agreement(layout, tags, reviews):
-    """How much topic the tags carry, beyond the fixed mapping: a multinomial logistic regression
-    from `tag_features` to the topic, fitted on the reviews of train-split products and scored on
-    the others, beside the majority topic's share there."""
-    from sklearn.linear_model import LogisticRegression
+def tag_probabilities(sentence_tags, layout):
+    """[sentences, outputs] rows from tags alone (a tagged output its probability, 1.0 for a phrase
+    tagger's bare value; the rest 0): for a tagger without `probabilities`."""
+    index = {key: i for i, key in enumerate(layout)}
+    rows = []
+    for tags in sentence_tags:
+        row = [0.0] * len(layout)
+        for attribute, value in tags.items():
+            polarity, p = (value[0], float(value[1])) if isinstance(value, (tuple, list)) else (value, 1.0)
+            if f"{attribute}:{polarity}" in index:
+                row[index[f"{attribute}:{polarity}"]] = p
+        rows.append(row)
+    return rows
+
+
+def topic_features(sentence_tags, sentence_probabilities, layout):
+    """A review for the learned topic aggregation: `tag_features`, then the largest and the mean
+    probability of each output over the review's sentences (what a tagger said below its thresholds
+    too)."""
+    import numpy as np
+
+    p = np.asarray(sentence_probabilities, dtype=np.float64).reshape(-1, len(layout))
+    largest = p.max(axis=0) if len(p) else np.zeros(len(layout))
+    mean = p.mean(axis=0) if len(p) else np.zeros(len(layout))
+    return np.concatenate([tag_features(sentence_tags, layout), largest, mean])
+
+
+class TopicAggregation:
+    """A review's topic (보습 / 진정 / 사용감 / 자극) from its sentences' tags and probabilities: a
+    multinomial logistic regression over `topic_features`, fitted on topic-labelled reviews. Saved as
+    plain JSON (`topic.json`) beside the tagger; numpy only to apply."""
+
+    def __init__(self, layout, classes, coef, intercept, info=None):
+        import numpy as np
+
+        self.layout, self.classes = [str(x) for x in layout], [str(c) for c in classes]
+        self.coef, self.intercept = np.asarray(coef, dtype=np.float64), np.asarray(intercept, dtype=np.float64)
+        self.info = dict(info or {})
+        if self.coef.shape != (len(self.classes), 3 * len(self.layout) + 1) or self.intercept.shape != (
+            len(self.classes),
+        ):
+            raise AttributeModelError(
+                f"topic aggregation: coefficients {self.coef.shape} and intercepts {self.intercept.shape} do not "
+                f"fit {len(self.classes)} topics over {len(self.layout)} outputs"
+            )
+
+    @classmethod
+    def fit(cls, layout, features, topics, c=TOPIC_C, info=None):
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=c, max_iter=5000).fit(features, topics)
+        coef, intercept = model.coef_, model.intercept_
+        if len(model.classes_) == 2:  # scikit-learn keeps one row for two classes
+            coef, intercept = [-coef[0] / 2, coef[0] / 2], [-intercept[0] / 2, intercept[0] / 2]
+        return cls(layout, model.classes_, coef, intercept, dict(info or {}, C=c))
+
+    def predict(self, features):
+        """The topic of each feature row."""
+        import numpy as np
+
+        scores = np.asarray(features, dtype=np.float64) @ self.coef.T + self.intercept
+        return [self.classes[i] for i in scores.argmax(axis=1)]
+
+    def review_topic(self, sentence_tags, sentence_probabilities):
+        return self.predict([topic_features(sentence_tags, sentence_probabilities, self.layout)])[0]
+
+    def save(self, directory):
+        data = {
+            "layout": self.layout,
+            "classes": self.classes,
+            "features": "log1p tag counts per output + sentence count; max and mean probability per output",
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept.tolist(),
+            **self.info,
+        }
+        path = Path(directory) / TOPIC_FILE
+        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, directory):
+        """The aggregation saved in a directory, None when it has none; AttributeModelError when it
+        does not load."""
+        path = Path(directory) / TOPIC_FILE
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            info = {k: v for k, v in data.items() if k not in ("layout", "classes", "coef", "intercept")}
+            return cls(data["layout"], data["classes"], data["coef"], data["intercept"], info)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise AttributeModelError(f"{path}: not a topic aggregation ({type(exc).__name__}: {exc})") from None
+
+
+def learned_topic_agreement(layout, tags, reviews, probabilities=None):
+    """How much topic a tagger's outputs carry, beyond the fixed mapping: a `TopicAggregation` fitted
+    on the reviews of train-split products and scored on the others, beside the majority topic's share
+    there. `tags` and `probabilities` hold each review's sentences' (probabilities default to the tags'
+    own). Returns (figures, the fitted aggregation), or (None, None) with too little to fit."""
+    from .attributes import wilson
 
     train = [r["split"] == "train" for r in reviews]
-    x = [tag_features(t, layout) for t in tags]
+    if probabilities is None:
+        probabilities = [tag_probabilities(t, layout) for t in tags]
+    x = [topic_features(t, p, layout) for t, p in zip(tags, probabilities)]
     fit_x = [v for v, keep in zip(x, train) if keep]
     fit_y = [r["topic"] for r, keep in zip(reviews, train) if keep]
     held = [(v, r["topic"]) for v, r, keep in zip(x, reviews, train) if not keep]
     if len(set(fit_y)) < 2 or not held:
-        return None
-    model = LogisticRegression(C=1.0, max_iter=3000).fit(fit_x, fit_y)
-    predicted = model.predict([v for v, _ in held])
+        return None, None
+    aggregation = TopicAggregation.fit(layout, fit_x, fit_y, info={"fitted_on": len(fit_y)})
+    predicted = aggregation.predict([v for v, _ in held])
     truth = [t for _, t in held]
     majority = Counter(fit_y).most_common(1)[0][0]
-    return {
+    agree = sum(p == t for p, t in zip(predicted, truth))
+
+    aggregation.info["held_out_agreement"] = agree / len(held)
+    figures = {
         "fitted_on": len(fit_y),
         "reviews": len(held),
-        "agreement": float(sum(p == t for p, t in zip(predicted, truth)) / len(held)),
+        "agreement": float(agree / len(held)),
+        "interval_95": list(wilson(agree, len(held))),
         "majority_topic": majority,
         "majority_share": truth.count(majority) / len(held),
+        "confusion": dict(Counter(f"{t}->{p}" for p, t in zip(predicted, truth)).most_common()),
     }
+    return figures, aggregation
 
 
 def topic_reviews_for(mode, log=print):
@@ -697,9 +811,12 @@ def topic_reviews_for(mode, log=print):
         return None
 
 
-def topic_check(tagger, taxonomy, reviews, log=print):
+def topic_check(tagger, taxonomy, reviews, log=print, aggregations=None):
     """Agreement of the review-level topic with the given one where it is not 기타, for the model and the
-    phrase tagger: on reviews of validation/test products (never trained on) and on all reviews."""
+    phrase tagger: by the fixed mapping (`review_topic`) on reviews of validation/test products (never
+    trained on) and on all reviews, and by the learned aggregation (`TopicAggregation`, fitted on the
+    train-split products' reviews) on the others. `aggregations`, a dict, receives each tagger's fitted
+    aggregation."""
     from .attributes import PhraseTagger, split_many
 
     reviews = [r for r in reviews if r["topic"] != "기타"]
@@ -707,6 +824,11 @@ def topic_check(tagger, taxonomy, reviews, log=print):
     flat = [s for ss in sentences for s in ss]
     phrases = PhraseTagger(taxonomy)
     tags = {"model": tagger.tag(flat), "phrase_tagger": [phrases.tag(s) for s in flat]}
+    layout = label_layout(taxonomy)
+    probabilities = {
+        "model": tagger.probabilities(flat) if hasattr(tagger, "probabilities") else None,
+        "phrase_tagger": None,
+    }
     result = {
         "mapping": {t: list(a) for t, a in TOPIC_ATTRIBUTES.items()},
         "aggregation": review_topic.__doc__.split(":")[0],
@@ -732,14 +854,18 @@ def topic_check(tagger, taxonomy, reviews, log=print):
                 "agreement_where_mapped": agree / covered if covered else None,
                 "confusion": dict(confusion.most_common()),
             }
-    layout = label_layout(taxonomy)
     result["learned"] = {}
     for name, flat_tags in tags.items():
-        per_review, position = [], 0
+        flat_p = probabilities[name] if probabilities[name] is not None else tag_probabilities(flat_tags, layout)
+        per_review, per_review_p, position = [], [], 0
         for ss in sentences:
             per_review.append(flat_tags[position : position + len(ss)])
+            per_review_p.append(flat_p[position : position + len(ss)])
             position += len(ss)
-        result["learned"][name] = learned_topic_agreement(layout, per_review, reviews)
+        figures, aggregation = learned_topic_agreement(layout, per_review, reviews, per_review_p)
+        result["learned"][name] = figures
+        if aggregations is not None and aggregation is not None:
+            aggregations[name] = aggregation
     for subset in ("held_out_products", "all"):
         log(
             f"topic check ({subset}, topic not 기타): "
@@ -753,7 +879,8 @@ def topic_check(tagger, taxonomy, reviews, log=print):
     log(
         "topic check, aggregation learned on train-split products (held-out products): "
         + ", ".join(
-            f"{NAMES.get(k, k)} {v['agreement']:.3f} of {v['reviews']} (majority topic {v['majority_share']:.3f})"
+            f"{NAMES.get(k, k)} {v['agreement']:.3f} of {v['reviews']} (95 % {v['interval_95'][0]:.3f}–"
+            f"{v['interval_95'][1]:.3f}; majority topic {v['majority_share']:.3f})"
             for k, v in result["learned"].items()
             if v
         )

@@ -315,6 +315,9 @@ class _FakeTagger:
         self.layout, self.thresholds = label_layout(taxonomy), {"moisture": 0.4}
         self.regression, self.phrases = _FakeRegression(), PhraseTagger(taxonomy)
 
+    def regression_probabilities(self, texts):
+        return self.regression.probabilities(texts)
+
 
 def test_uncertainty_is_closeness_to_the_threshold_and_skips_what_a_phrase_decides(taxonomy):
     build = _build_module()

@@ -100,19 +100,53 @@ def test_review_topic_is_the_effect_most_sentences_name_and_the_feel_only_withou
     assert am.review_topic([]) is None
 
 
-def test_learned_topic_agreement_fits_on_train_products_and_scores_the_others():
+def test_learned_topic_agreement_fits_on_train_products_and_scores_the_others(tmp_path):
     layout = ["moisture:pos", "soothing:pos"]
     reviews, tags = [], []
     for i in range(40):
         topic = "보습" if i % 2 else "진정"
         reviews.append({"topic": topic, "split": "train" if i < 30 else "test"})
         tags.append([{"moisture" if topic == "보습" else "soothing": "pos"}])
-    result = am.learned_topic_agreement(layout, tags, reviews)
+    result, aggregation = am.learned_topic_agreement(layout, tags, reviews)
     assert result["fitted_on"] == 30 and result["reviews"] == 10
     assert result["agreement"] == 1.0 and result["majority_share"] == 0.5
+    assert result["interval_95"][0] > 0.6 and result["confusion"] == {"보습->보습": 5, "진정->진정": 5}
+    assert aggregation.review_topic([{"soothing": "pos"}], [[0.0, 1.0]]) == "진정"
+    # saved as JSON, it answers the same
+    aggregation.save(tmp_path)
+    again = am.TopicAggregation.load(tmp_path)
+    features = [am.topic_features(t, am.tag_probabilities(t, layout), layout) for t in tags]
+    assert again.predict(features) == aggregation.predict(features) == [r["topic"] for r in reviews]
+    assert am.TopicAggregation.load(tmp_path / "none") is None
+    # the probabilities below the threshold count too: untagged sentences, told apart by them alone
+    quiet = [[{}] for _ in tags]
+    p = [[[0.3, 0.1] if r["topic"] == "보습" else [0.1, 0.3]] for r in reviews]
+    assert am.learned_topic_agreement(layout, quiet, reviews, p)[0]["agreement"] == 1.0
     # tags that carry nothing leave it at chance
-    blind = am.learned_topic_agreement(layout, [[{}] for _ in tags], reviews)
+    blind, _ = am.learned_topic_agreement(layout, quiet, reviews)
     assert blind["agreement"] == 0.5
+
+
+def test_the_topic_aggregation_is_scikit_learns_and_refuses_a_wrong_shape(tmp_path):
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    layout = ["moisture:pos", "soothing:pos", "irritation:neg"]
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 3 * len(layout) + 1))
+    y = [["보습", "진정", "자극"][int(row[:3].argmax())] for row in x]
+    ours = am.TopicAggregation.fit(layout, x, y, c=3.0)
+    theirs = LogisticRegression(C=3.0, max_iter=5000).fit(x, y)
+    assert ours.predict(x) == list(theirs.predict(x)) and ours.info["C"] == 3.0
+    binary = ["보습" if t == "보습" else "진정" for t in y]  # scikit-learn keeps one row for two classes
+    two = am.TopicAggregation.fit(layout, x, binary)
+    assert two.coef.shape == (2, len(x[0])) and set(binary) == {"보습", "진정"}
+    assert two.predict(x) == list(LogisticRegression(max_iter=5000).fit(x, binary).predict(x))
+    with pytest.raises(am.AttributeModelError, match=r"do not fit 3 topics over 2 outputs"):
+        am.TopicAggregation(layout[:2], ours.classes, ours.coef, ours.intercept)
+    (tmp_path / am.TOPIC_FILE).write_text('{"layout": []}', encoding="utf-8")
+    with pytest.raises(am.AttributeModelError, match="topic.json: not a topic aggregation"):
+        am.TopicAggregation.load(tmp_path)
 
 
 @pytest.fixture(scope="module")

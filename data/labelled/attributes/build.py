@@ -220,13 +220,13 @@ def batch_count() -> int:
 
 def uncertainty(tagger, texts) -> list[tuple[float, str]]:
     """(how unsure, attribute) per text: for each attribute no phrase decides in the text, how close
-    the regression's probability is to the attribute's threshold (1 at the threshold, 0 at 0 or 1);
-    the attribute where it is closest."""
+    the regression's probability (before the phrases) is to the attribute's threshold (1 at the
+    threshold, 0 at 0 or 1); the attribute where it is closest."""
     from plm.attributes_model import output_groups
 
     groups = output_groups(tagger.layout)
     out = []
-    for row, text in zip(tagger.regression.probabilities(texts).tolist(), texts):
+    for row, text in zip(tagger.regression_probabilities(texts).tolist(), texts):
         decided = tagger.phrases.tag(text)
         best = (0.0, "")
         for attribute, outputs in groups.items():

@@ -3,7 +3,8 @@
 The back-off attribute tagger (plm.attribute_backoff): the taxonomy's phrases, backed off to a char
 n-gram regression fitted on the hand-labelled train sentences, thresholds chosen on validation. Prints
 it beside the phrase tagger and the regression alone on the test sentences, writes DIR (backoff.json,
-backoff.safetensors, metrics.json); register it with `manage.py register_attribute_model DIR --activate`.
+backoff.safetensors, metrics.json, and with the topic check the learned topic aggregation, topic.json);
+register it with `manage.py register_attribute_model DIR --activate`.
 """
 
 import time
@@ -76,10 +77,18 @@ class Command(BaseCommand):
                 "data": _shown(options["data"] or attributes_model.SENTENCES),
             }
             metrics.update(attributes_model.evaluate_all(tagger, split, taxonomy, log=self.stdout.write))
+            aggregations = {}
             if topics is not None:
-                metrics["topic_check"] = attributes_model.topic_check(tagger, taxonomy, topics, log=self.stdout.write)
+                metrics["topic_check"] = attributes_model.topic_check(
+                    tagger, taxonomy, topics, log=self.stdout.write, aggregations=aggregations
+                )
             metrics["seconds"] = round(time.perf_counter() - started, 1)
             attribute_backoff.save(tagger, output, metrics["taxonomy_version"], metrics)
+            stale = output / attributes_model.TOPIC_FILE
+            if "model" in aggregations:
+                aggregations["model"].save(output)
+            elif stale.exists():
+                stale.unlink()  # an earlier build's aggregation would not fit this tagger
         except (attributes_model.AttributeModelError, attribute_backoff.BackoffError, TaxonomyError) as exc:
             raise CommandError(str(exc)) from exc
         test = metrics["evaluation"]["subsets"]["all"]
