@@ -101,7 +101,7 @@ class BackoffTagger:
     """`tag(sentences)` -> [{attribute: (polarity, probability)}], as the other attribute taggers answer.
 
     `regression` has one column per output of `layout`, then one per attribute of `presence` (its
-    presence regression), in that order."""
+    presence regression; the attributes with two sides), in that order."""
 
     def __init__(self, layout, thresholds, regression, taxonomy=None, presence=()):
         from .attributes import PhraseTagger
@@ -155,11 +155,11 @@ class BackoffTagger:
     def review_topic(self, sentences):
         """A review's topic (보습, 진정, 사용감 or 자극) from its sentences, by the learned aggregation the
         directory carries (`topic.json`); None when it carries none."""
+        from .attributes_model import decode
+
         if self.topic is None:
             return None
         probabilities = self.probabilities(sentences)
-        from .attributes_model import decode
-
         tags = [decode(row, self.layout, self.thresholds) for row in probabilities]
         return self.topic.review_topic(tags, probabilities)
 
@@ -175,7 +175,7 @@ def fit(split, taxonomy, log=print):
     train_texts, train_labels = [r["text"] for r in split["train"]], [r["labels"] for r in split["train"]]
     baseline = fit_tfidf(train_texts, train_labels, layout)
     vectorizer = baseline.vectorizer
-    presence = [a.id for a in taxonomy]
+    presence = [a.id for a in taxonomy if len(a.allowed_values()) > 1]  # a one-output attribute's is that output
     presence_models = fit_columns(
         vectorizer.transform(train_texts), [[int(a in labels) for labels in train_labels] for a in presence]
     )

@@ -58,11 +58,12 @@ def test_the_numpy_regression_is_scikit_learns_and_the_phrases_come_first(small)
     reference = am.fit_tfidf(train_texts, train_labels, layout)
     texts = [r["text"] for r in split["test"]]
     ours = tagger.regression.probabilities(texts)
-    assert ours.shape == (len(texts), len(layout) + len(taxonomy))  # the outputs, then each attribute's presence
+    sided = [a for a in taxonomy if len(a.allowed_values()) > 1]
+    assert ours.shape == (len(texts), len(layout) + len(sided))  # the outputs, then each two-sided attribute's presence
     assert np.abs(ours[:, : len(layout)] - np.asarray(reference.probabilities(texts))).max() < 1e-6
     x = reference.vectorizer.transform(texts)
     presence = am.fit_columns(
-        reference.vectorizer.transform(train_texts), [[int(a.id in lab) for lab in train_labels] for a in taxonomy]
+        reference.vectorizer.transform(train_texts), [[int(a.id in lab) for lab in train_labels] for a in sided]
     )
     for k, model in enumerate(presence):
         expected = model.predict_proba(x)[:, 1] if model is not None else np.zeros(len(texts))
@@ -133,7 +134,7 @@ def test_a_directory_that_is_not_one_is_refused_by_name(small, tmp_path):
         "presence",
         lambda d: (d / bo.CONFIG_FILE).write_text(json.dumps({**config, "presence": []}), encoding="utf-8"),
     )
-    with pytest.raises(bo.BackoffError, match=r"presence: the regression has 70 columns, not 46 outputs \+ 0"):
+    with pytest.raises(bo.BackoffError, match=r"presence: the regression has 68 columns, not 46 outputs \+ 0"):
         bo.load(no_presence)
     with pytest.raises(bo.BackoffError, match="presence regressions for unknown or repeated attributes"):
         bo.load(
