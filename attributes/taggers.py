@@ -196,15 +196,24 @@ class ElectraSentenceTagger:
         if self.model.config.num_labels != len(self.labels):
             raise TaggerError(f"{path}: {self.model.config.num_labels} outputs for {len(self.labels)} labels")
         self.max_length = min(settings.HWADMIN["MAX_SEQ_LENGTH"], self.model.config.max_position_embeddings or 512)
+        from plm import morphemes
+
+        try:  # what the model reads: the text, or its Kiwi morphemes (config.json's hwadmin_preprocess)
+            self.preprocess = morphemes.check(getattr(self.model.config, morphemes.CONFIG_KEY, None))
+        except morphemes.PreprocessError as exc:
+            raise TaggerError(f"{path}: {exc}") from None
 
     def tag_sentences(self, sentences):
+        from plm import morphemes
+
+        reads = morphemes.preprocess(self.preprocess, list(sentences))
         out = [{} for _ in sentences]
-        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        order = sorted(range(len(reads)), key=lambda i: len(reads[i]))
         with self.torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 part = order[start : start + self.batch_size]
                 batch = self.tokenizer(
-                    [sentences[i] for i in part],
+                    [reads[i] for i in part],
                     truncation=True,
                     max_length=self.max_length,
                     padding=True,

@@ -271,8 +271,10 @@ def fit_columns(x, columns):
 # --- weak labels -------------------------------------------------------------------------------
 
 
-def weak_sentences(labelled_rows, taxonomy, limit=None, seed=42, data_dir=None, log=print):
-    """(texts, label dicts, info): the phrase tagger's tags on sentences of train-split products' reviews.
+def weak_sentences(labelled_rows, taxonomy, limit=None, seed=42, data_dir=None, log=print, teacher=None):
+    """(texts, labels, info): the phrase tagger's tags (label dicts) on sentences of train-split products'
+    reviews, or with `teacher` (a tagger with `probabilities`, e.g. the back-off tagger) its probability
+    rows over the label layout, as soft targets.
 
     Reviews of `plm.beauty` whose product is in the train split (FRACTIONS, as the labelled set);
     every product a labelled row puts in validation or test is dropped too, and so is every
@@ -304,15 +306,25 @@ def weak_sentences(labelled_rows, taxonomy, limit=None, seed=42, data_dir=None, 
                 texts.append(s)
     rng.shuffle(texts)
     texts = texts[:limit] if limit else texts
-    tagger = PhraseTagger(taxonomy)
-    labels = [tagger.tag(t) for t in texts]
     info = {
         "source": f"plm.beauty reviews of train-split products ({len(train)} reviews read)",
         "sentences": len(texts),
-        "tagged": sum(1 for lab in labels if lab),
         "left_out": "validation/test-split products and every hand-labelled text",
     }
-    log(f"weak labels: {len(texts)} sentences of train-split products, {info['tagged']} with a phrase-tagger tag")
+    if teacher is None:
+        tagger = PhraseTagger(taxonomy)
+        labels = [tagger.tag(t) for t in texts]
+        info.update(teacher="phrase tagger (hard tags)", tagged=sum(1 for lab in labels if lab))
+    else:
+        labels = [[float(v) for v in row] for row in teacher.probabilities(texts)] if texts else []
+        info.update(
+            teacher=f"{getattr(teacher, 'name', type(teacher).__name__)} (probabilities as soft targets)",
+            tagged=sum(1 for row in labels if max(row, default=0.0) >= 0.5),
+        )
+    log(
+        f"weak labels: {len(texts)} sentences of train-split products from the {info['teacher']}, "
+        f"{info['tagged']} with a tag (or a probability of 0.5 or more)"
+    )
     return texts, labels, info
 
 
@@ -356,8 +368,9 @@ def train(
     """Fine-tune a multi-label head on the hand-labelled rows' train split (plus weak labels), pick
     the epoch and the per-attribute thresholds on validation, evaluate on test, write the directory.
 
-    weak: (texts, label dicts, info) from `weak_sentences`, learnt with weight config.unlabelled_weight
-    and target `weak_target` for a tagged output. Returns metrics (also in metrics.json)."""
+    weak: (texts, labels, info) from `weak_sentences`, learnt with weight config.unlabelled_weight; a
+    label dict's tagged outputs get the target `weak_target`, a teacher's probability row is the target
+    itself. Returns metrics (also in metrics.json)."""
     import torch
 
     from . import finetune as ft
@@ -387,7 +400,10 @@ def train(
     if weak is not None:
         weak_texts, weak_labels, _ = weak
         train_texts += list(weak_texts)
-        train_targets += [[weak_target * v for v in targets(lab, layout)] for lab in weak_labels]
+        train_targets += [
+            [weak_target * v for v in targets(lab, layout)] if isinstance(lab, dict) else list(lab)
+            for lab in weak_labels
+        ]
         weights += [config.unlabelled_weight] * len(weak_texts)
         log(
             f"training on {len(split['train'])} hand-labelled and {len(weak_texts)} weakly labelled sentences "

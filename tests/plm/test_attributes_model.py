@@ -269,3 +269,72 @@ def test_bad_labelled_rows_and_options_are_refused(tmp_path, tiny_classifier_dir
             "--weak-target",
             "2",
         )
+    with pytest.raises(CommandError, match=r"--weak-teacher needs --weak-labels N"):
+        call_command(
+            "finetune_classifier",
+            "attributes",
+            "--base-model",
+            str(tiny_classifier_dir),
+            "--output",
+            str(tmp_path / "out"),
+            "--weak-teacher",
+            str(tmp_path),
+        )
+    with pytest.raises(CommandError, match=r"--weak-teacher: .*backoff.json: not a back-off tagger's"):
+        call_command(
+            "finetune_classifier",
+            "attributes",
+            "--base-model",
+            str(tiny_classifier_dir),
+            "--output",
+            str(tmp_path / "out"),
+            "--weak-labels",
+            "10",
+            "--weak-teacher",
+            str(tmp_path),
+        )
+    with pytest.raises(CommandError, match="--weak-labels applies to the attributes task only"):
+        call_command("finetune_classifier", "unused", "--output", str(tmp_path / "out"), "--weak-labels", "10")
+    assert not (tmp_path / "out").exists()
+
+
+class _Teacher:
+    """Probability rows that say which sentence they were asked about (its length, over 1000)."""
+
+    def __init__(self, width):
+        self.width, self.asked = width, []
+
+    def probabilities(self, texts):
+        self.asked += list(texts)
+        return [[min(len(t), 999) / 1000.0] * self.width for t in texts]
+
+
+def test_weak_sentences_take_a_teachers_probabilities_as_soft_targets_and_never_a_labelled_text():
+    """The real shared reviews of train-split products: the teacher's rows are the targets, row for row;
+    no hand-labelled text and no sentence of a product the hand labels put in validation or test."""
+    from plm.attributes import split_many
+    from plm.beauty import dedupe, load_reviews
+    from plm.shared import shared_data_dir
+    from plm.splits import stable_split
+
+    taxonomy = load_taxonomy()
+    layout = am.label_layout(taxonomy)
+    labelled = am.load_sentences(taxonomy=taxonomy)
+    teacher = _Teacher(len(layout))
+    texts, labels, info = am.weak_sentences(labelled, taxonomy, limit=300, seed=5, log=lambda _: None, teacher=teacher)
+    assert len(texts) == 300 and teacher.asked == texts
+    assert labels == [[min(len(t), 999) / 1000.0] * len(layout) for t in texts]
+    assert info["teacher"].endswith("(probabilities as soft targets)") and info["sentences"] == 300
+    assert not set(texts) & {r["text"] for r in labelled}
+    # every one is a sentence of a train-split product's review that the hand labels do not hold out
+    held_out = {r["product_id"] for r in labelled if r["split"] != "train"}
+    reviews = dedupe(load_reviews(shared_data_dir()))
+    assert any(r["product_id"] in held_out for r in reviews)  # the rule has something to leave out
+    train_reviews = [
+        r for r in reviews if stable_split(r["product_id"], am.FRACTIONS) == "train" and r["product_id"] not in held_out
+    ]
+    allowed_sentences = {s for ss in split_many([r["text"] for r in train_reviews]) for s in ss}
+    assert set(texts) <= allowed_sentences
+    # without a teacher: the phrase tagger's hard tags, as before
+    texts2, labels2, info2 = am.weak_sentences(labelled, taxonomy, limit=300, seed=5, log=lambda _: None)
+    assert texts2 == texts and all(isinstance(lab, dict) for lab in labels2) and "phrase tagger" in info2["teacher"]

@@ -162,6 +162,11 @@ class Command(BaseCommand):
             help="attributes: target of a tagged output in a weak label, 0-1 (default 1: hard)",
         )
         parser.add_argument(
+            "--weak-teacher",
+            help="attributes: a back-off tagger directory (manage.py build_attribute_tagger) whose probabilities "
+            "are the weak labels' soft targets (default: the phrase tagger's hard tags)",
+        )
+        parser.add_argument(
             "--topic-check",
             choices=["auto", "yes", "no"],
             default="auto",
@@ -192,6 +197,9 @@ class Command(BaseCommand):
 
         if options["task"] == "attributes":
             return self.attributes(options)
+        for name in ("weak_labels", "weak_teacher"):
+            if options[name]:
+                raise CommandError(f"--{name.replace('_', '-')} applies to the attributes task only")
 
         # The call evaluate_classifier makes too: both commands read a labelled set from the same options.
         try:
@@ -290,10 +298,20 @@ class Command(BaseCommand):
             self.stdout.write(", ".join(f"{s}: {n} sentences" for s, n in counts.items()))
             config = finetune_config(options, unlabelled_weight=options["weak_weight"], calibration="")
             model = start_model(options, "--base-model", self.stdout.write)
-            weak = None
+            weak = teacher = None
+            if options["weak_teacher"]:
+                from plm import attribute_backoff
+
+                if not options["weak_labels"]:
+                    raise CommandError("--weak-teacher needs --weak-labels N (how many sentences it labels)")
+                try:
+                    teacher = attribute_backoff.load(options["weak_teacher"], taxonomy)
+                except attribute_backoff.BackoffError as exc:
+                    raise CommandError(f"--weak-teacher: {exc}") from None
+                teacher.name = f"back-off tagger {options['weak_teacher']}"
             if options["weak_labels"]:
                 weak = attributes_model.weak_sentences(
-                    rows, taxonomy, options["weak_labels"], seed=options["seed"], log=self.stdout.write
+                    rows, taxonomy, options["weak_labels"], seed=options["seed"], log=self.stdout.write, teacher=teacher
                 )
             topics = attributes_model.topic_reviews_for(options["topic_check"], log=self.stdout.write)
             metrics = attributes_model.train(
