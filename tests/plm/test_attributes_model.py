@@ -245,56 +245,23 @@ def test_load_refuses_a_directory_without_attributes_json(tiny_classifier_dir):
 def test_bad_labelled_rows_and_options_are_refused(tmp_path, tiny_classifier_dir):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"text": "촉촉", "split": "train", "labels": {"moisture": "present"}}) + "\n")
-    with pytest.raises(CommandError, match="moisture takes pos/neg, not 'present'"):
-        call_command(
-            "finetune_classifier",
-            "attributes",
-            "--data",
-            str(bad),
-            "--base-model",
-            str(tiny_classifier_dir),
-            "--output",
-            str(tmp_path / "out"),
-            "--topic-check",
-            "no",
-        )
-    with pytest.raises(CommandError, match="--weak-target"):
-        call_command(
-            "finetune_classifier",
-            "attributes",
-            "--base-model",
-            str(tiny_classifier_dir),
-            "--output",
-            str(tmp_path / "out"),
-            "--weak-target",
-            "2",
-        )
-    with pytest.raises(CommandError, match=r"--weak-teacher needs --weak-labels N"):
-        call_command(
-            "finetune_classifier",
-            "attributes",
-            "--base-model",
-            str(tiny_classifier_dir),
-            "--output",
-            str(tmp_path / "out"),
-            "--weak-teacher",
-            str(tmp_path),
-        )
-    with pytest.raises(CommandError, match=r"--weak-teacher: .*backoff.json: not a back-off tagger's"):
-        call_command(
-            "finetune_classifier",
-            "attributes",
-            "--base-model",
-            str(tiny_classifier_dir),
-            "--output",
-            str(tmp_path / "out"),
-            "--weak-labels",
-            "10",
-            "--weak-teacher",
-            str(tmp_path),
-        )
-    with pytest.raises(CommandError, match="--weak-labels applies to the attributes task only"):
-        call_command("finetune_classifier", "unused", "--output", str(tmp_path / "out"), "--weak-labels", "10")
+
+    def refused(match, *flags, task="attributes"):
+        start = ["--base-model", str(tiny_classifier_dir)] if task == "attributes" else []
+        with pytest.raises(CommandError, match=match):
+            call_command("finetune_classifier", task, *start, "--output", str(tmp_path / "out"), *flags)
+
+    refused("moisture takes pos/neg, not 'present'", "--data", str(bad), "--topic-check", "no")
+    refused("--weak-target", "--weak-target", "2")
+    refused(r"--weak-teacher needs --weak-labels N", "--weak-teacher", str(tmp_path))
+    refused(
+        r"--weak-teacher: .*backoff.json: not a back-off tagger's",
+        "--weak-labels",
+        "10",
+        "--weak-teacher",
+        str(tmp_path),
+    )
+    refused("--weak-labels applies to the attributes task only", "--weak-labels", "10", task="unused")
     assert not (tmp_path / "out").exists()
 
 
