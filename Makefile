@@ -53,12 +53,12 @@ attribute-tagger: install
 	DEBUG=1 $(PY) manage.py build_attribute_tagger --output models/attributes-backoff
 
 # Rebuild models/attributes-electra: an ELECTRA (models/unused-electra's architecture and tokenizer, new weights)
-# distilled from the back-off tagger on 30,000 sentences of train-split products' reviews (about 16 minutes on two
+# distilled from the back-off tagger on 60,000 sentences of train-split products' reviews (about 25 minutes on two
 # cores; the card, README.md, is kept).
 attribute-electra: install
 	DEBUG=1 $(PY) manage.py finetune_classifier attributes --model models/unused-electra --init random \
-		--preprocess kiwi-morphemes --output models/attributes-electra --weak-labels 30000 \
-		--weak-teacher models/attributes-backoff --weak-weight 1.0 --epochs 6 --patience 6 --learning-rate 1e-3 \
+		--preprocess kiwi-morphemes --output models/attributes-electra --weak-labels 60000 \
+		--weak-teacher models/attributes-backoff --weak-weight 1.0 --epochs 5 --patience 5 --learning-rate 1e-3 \
 		--batch-size 32 --max-length 64 --threads 2
 
 # Rebuild the shipped pretrained discriminator (models/pretrained-electra): both pretraining runs side by side,

@@ -85,7 +85,7 @@ def test_the_shipped_electra_tagger_reads_morphemes_in_the_service_as_it_was_mea
     """models/attributes-electra reads Kiwi morphemes (config.json): registered and loaded by the service's
     tagger, it tags as plm.attributes_model.load does and scores the hand-labelled test sentences as its
     metrics say, above the phrase tagger on the random ones. (Fed the raw text, as the service did before
-    it read config.json's preprocessing, the same model scored 0.690 against 0.777.)"""
+    it read config.json's preprocessing, its first build scored 0.690 against 0.777.)"""
     from attributes.taggers import sentence_tagger
     from plm import attributes_model as am
     from plm.attributes import PhraseTagger, load_taxonomy
