@@ -799,7 +799,6 @@ def learned_topic_agreement(layout, tags, reviews, probabilities=None):
     truth = [t for _, t in held]
     majority = Counter(fit_y).most_common(1)[0][0]
     agree = sum(p == t for p, t in zip(predicted, truth))
-
     aggregation.info["held_out_agreement"] = agree / len(held)
     figures = {
         "fitted_on": len(fit_y),
@@ -839,12 +838,14 @@ def topic_check(tagger, taxonomy, reviews, log=print, aggregations=None):
     sentences = split_many([r["text"] for r in reviews])
     flat = [s for ss in sentences for s in ss]
     phrases = PhraseTagger(taxonomy)
-    tags = {"model": tagger.tag(flat), "phrase_tagger": [phrases.tag(s) for s in flat]}
     layout = label_layout(taxonomy)
-    probabilities = {
-        "model": tagger.probabilities(flat) if hasattr(tagger, "probabilities") else None,
-        "phrase_tagger": None,
-    }
+    # one pass of the model: its tags are its probabilities decoded, as its tag() does
+    model_p = tagger.probabilities(flat) if hasattr(tagger, "probabilities") and hasattr(tagger, "thresholds") else None
+    model_tags = (
+        [decode(row, layout, tagger.thresholds) for row in model_p] if model_p is not None else tagger.tag(flat)
+    )
+    tags = {"model": model_tags, "phrase_tagger": [phrases.tag(s) for s in flat]}
+    probabilities = {"model": model_p, "phrase_tagger": None}
     result = {
         "mapping": {t: list(a) for t, a in TOPIC_ATTRIBUTES.items()},
         "aggregation": review_topic.__doc__.split(":")[0],
