@@ -153,6 +153,64 @@ def unused_label_map(gift_as=None, unclear_as=None):
     return mapping
 
 
+EXTRA_LABELS = ("used", "unused", "gift", "unclear")
+
+
+def merge_extra_labels(rows, extra_files):
+    """(rows, report): the hand-labelled unused rows plus the train- and validation-split rows of other
+    labelled-set JSONL files (reviewers' decisions from `export_decisions`, further labelling rounds).
+
+    The hand-labelled set stays as it is, its test split above all, so every month's model is measured on
+    the same rows: a product it knows keeps its split there; an extra row of a test-split product, or of a
+    test split of its own, is left out; so is a text the set already holds (the hand label stands, compared
+    as the unlabelled pool compares texts) and a text repeated among the extra rows (the later file's row
+    wins: the newer decision). A row without text, label or product, or with a label the set does not use,
+    is an error naming its file and line."""
+    from .semisupervised import leak_key
+
+    known_split = {str(r.get("product_id") or ""): r.get("split") for r in rows if r.get("product_id")}
+    labelled = {leak_key(str(r.get("text") or "")) for r in rows}
+    kept, report = {}, {"files": [], "read": 0, "added": {"train": 0, "validation": 0}}
+    left_out = {"test_split": 0, "already_labelled": 0, "repeated": 0}
+    for path in extra_files:
+        path = Path(path)
+        report["files"].append(str(path))
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"{path}: cannot read the extra labels: {exc}") from None
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise DatasetError(f"{path}:{number}: not JSON: {exc}") from None
+            if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("text", "product_id")):
+                raise DatasetError(f"{path}:{number}: needs 'text' and 'product_id' strings and a 'label'")
+            if row.get("label") not in EXTRA_LABELS:
+                raise DatasetError(
+                    f"{path}:{number}: label {row.get('label')!r} is not one of {', '.join(EXTRA_LABELS)}"
+                )
+            report["read"] += 1
+            split = known_split.get(row["product_id"]) or row.get("split") or stable_split(row["product_id"])
+            if split not in SPLITS:
+                raise DatasetError(f"{path}:{number}: split {split!r} is not one of {', '.join(SPLITS)}")
+            key = leak_key(row["text"])
+            if split == "test":
+                left_out["test_split"] += 1
+            elif key in labelled:
+                left_out["already_labelled"] += 1
+            else:
+                left_out["repeated"] += key in kept
+                kept.pop(key, None)  # the later row, in its place at the end
+                kept[key] = {**row, "split": split, "selected_by": row.get("selected_by") or f"extra:{path.name}"}
+    for row in kept.values():
+        report["added"][row["split"]] += 1
+    report["left_out"] = left_out
+    return list(rows) + list(kept.values()), report
+
+
 def load_unused(path=None, gift_as=None, unclear_as=None):
     """The unused-review set (labelled-set JSONL): 1 = unused, 0 = used."""
     path = Path(path) if path else unused_set_dir() / "reviews.jsonl"

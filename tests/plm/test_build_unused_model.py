@@ -16,10 +16,19 @@ pytestmark = pytest.mark.django_db
 
 def test_build_unused_model_writes_a_stacked_classifier_with_its_card(tmp_path):
     from moderation import scoring
-    from plm import calibration
+    from plm import calibration, datasets
 
     out = tmp_path / "unused-electra"
     printed = io.StringIO()
+    # a month of reviewers' decisions (export_decisions' rows) learnt beside the hand labels
+    decisions = tmp_path / "decisions.jsonl"
+    texts = ["아직 안 써봤는데 기대돼요", "촉촉하고 순해서 매일 발라요", "써보고 한달 후기 남길게요", "흡수가 빨라요"]
+    rows = [
+        {"text": t, "label": "unused" if n % 2 == 0 else "used", "product_id": f"app-p{n}", "split": split}
+        for n, t in enumerate(texts)
+        for split in ["train" if n < 3 else "validation"]
+    ]
+    decisions.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     # a work folder inside the checkout (git-ignored var/), as the default is, of this test's own
     work = Path(settings.BASE_DIR) / "var" / f"test-unused-model-{uuid.uuid4().hex[:8]}"
     try:
@@ -43,6 +52,8 @@ def test_build_unused_model_writes_a_stacked_classifier_with_its_card(tmp_path):
             "48",
             "--threads",
             "1",
+            "--extra-labels",
+            str(decisions),
             stdout=printed,
         )
     finally:
@@ -51,6 +62,11 @@ def test_build_unused_model_writes_a_stacked_classifier_with_its_card(tmp_path):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["semi_supervised"]["size"] == 200
+    hand = datasets.load_unused(gift_as="used").counts()
+    assert metrics["extra_labels"]["added"] == {"train": 3, "validation": 1}
+    assert metrics["examples"]["train"] == sum(hand["train"].values()) + 3
+    assert metrics["examples"]["validation"] == sum(hand["validation"].values()) + 1
+    assert metrics["examples"]["test"] == sum(hand["test"].values())  # the hand labels' test split, as it was
     assert metrics["semi_supervised"]["teachers"][0]["teacher"] == "morph-baseline"
     assert calibration.stacks(metrics["calibration"]) and metrics["companion"]["trained_on"] == "train split"
     assert [r["round"] for r in metrics["rounds"]] == [1] and metrics["shipped_round"] == 1
@@ -63,7 +79,8 @@ def test_build_unused_model_writes_a_stacked_classifier_with_its_card(tmp_path):
     card = (out / "README.md").read_text()
     assert "`gift` reviews (bought for someone else) counted as used" in card and "gift left out" in card
     assert "**A stack.**" in card and "--companion morph-baseline" in card and "network alone" in card
-    assert "round 1" in printed.getvalue()
+    assert "round 1" in printed.getvalue() and "3 train and 1 validation rows added" in printed.getvalue()
+    assert f"--extra-labels {decisions}" in card and "**Extra labels**" in card
     # the directory is what the workers load, companion included
     model, tokenizer, max_length = scoring.load_model_dir(out)
     assert model.companion is not None

@@ -129,6 +129,70 @@ def test_the_pool_compares_texts_with_the_labelled_ones_whatever_their_punctuati
     assert info["dropped"]["labelled_text"] == 3
 
 
+def test_extra_labels_join_train_and_validation_and_never_the_hand_labelled_test(tmp_path):
+    """Reviewers' decisions (export_decisions' rows) beside the hand labels: the test split stays the hand
+    labels' own, a product keeps the split the hand labels give it, and a hand label beats a decision."""
+    from plm.splits import stable_split
+
+    hand = datasets.read_table(datasets.unused_set_dir() / "reviews.jsonl")
+    # a hand-labelled test product that the decisions' own hash would put in train
+    test_product = next(
+        r["product_id"] for r in hand if r["split"] == "test" and stable_split(r["product_id"]) == "train"
+    )
+    labelled_text = next(r["text"] for r in hand if r["split"] == "train")
+    decision = lambda text, label, product, split: {  # noqa: E731
+        "text": text,
+        "label": label,
+        "product_id": product,
+        "split": split,
+        "source": "decisions:unused",
+    }
+    month1 = tmp_path / "decisions-1.jsonl"
+    rows1 = [
+        decision("새 상품 리뷰예요 아직 안 써봤어요", "used", "app-product-1", "train"),
+        decision("검수자가 본 리뷰 하나", "used", "app-product-2", "validation"),
+        decision("테스트 상품의 새 리뷰, 써보고 남길게요", "unused", test_product, "train"),
+        decision("앱의 테스트 분할 상품", "unused", "app-product-3", "test"),
+        decision("  " + labelled_text.replace(" ", "  ") + "!", "unused", "app-product-1", "train"),
+    ]
+    month1.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows1), encoding="utf-8")
+    month2 = tmp_path / "decisions-2.jsonl"
+    month2.write_text(  # the newer decision on a review decided last month too
+        json.dumps(
+            decision("새 상품 리뷰예요, 아직 안 써봤어요", "unused", "app-product-1", "train"), ensure_ascii=False
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    rows, report = datasets.merge_extra_labels(hand, [month1, month2])
+    assert rows[: len(hand)] == hand  # the hand labels as they are
+    added = rows[len(hand) :]
+    assert [(r["text"], r["label"], r["split"]) for r in added] == [
+        ("검수자가 본 리뷰 하나", "used", "validation"),
+        ("새 상품 리뷰예요, 아직 안 써봤어요", "unused", "train"),
+    ]
+    assert report["read"] == 6 and report["added"] == {"train": 1, "validation": 1}
+    assert report["left_out"] == {"test_split": 2, "already_labelled": 1, "repeated": 1}
+    assert added[0]["selected_by"] == "extra:decisions-1.jsonl"
+    merged = datasets.from_rows(
+        rows, "text", "label", ["used", "unused"], group_key="product_id", label_map=datasets.unused_label_map()
+    )
+    test = [t for t, s in zip(merged.texts, merged.splits) if s == "test"]
+    assert sorted(test) == sorted(r["text"] for r in hand if r["split"] == "test" and r["label"] in ("used", "unused"))
+
+    bad = tmp_path / "bad.jsonl"
+    for line, message in (
+        ('{"text": "좋아요", "label": "spam", "product_id": "p"}', r"bad.jsonl:2: label 'spam' is not one of"),
+        ('{"text": "좋아요", "label": "used"}', r"bad.jsonl:2: needs 'text' and 'product_id' strings"),
+        ("not json", r"bad.jsonl:2: not JSON"),
+    ):
+        bad.write_text(json.dumps(decision("괜찮아요", "used", "p", "train"), ensure_ascii=False) + "\n" + line + "\n")
+        with pytest.raises(datasets.DatasetError, match=message):
+            datasets.merge_extra_labels(hand, [bad])
+    with pytest.raises(datasets.DatasetError, match="cannot read the extra labels"):
+        datasets.merge_extra_labels(hand, [tmp_path / "missing.jsonl"])
+
+
 def test_a_pool_with_nothing_left_is_a_clear_error(tmp_path, unused_set):
     path = tmp_path / "pool.jsonl"
     path.write_text(json.dumps({"text": unused_set.texts[0]}, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -13,7 +13,9 @@ The recipe, every step one of the project's own commands or functions:
 5. the round with the best validation average precision is copied to --output with its
    calibration, metrics, predictions and a model card.
 
-Nothing is downloaded; it needs the shared data and about 15 minutes on two cores.
+With --extra-labels (the monthly retrain), labelled-set files such as export_decisions' reviewers' decisions
+join the hand labels' train and validation splits (`plm.datasets.merge_extra_labels`); the hand-labelled
+test split stays the measure. Nothing is downloaded; it needs the shared data and about 15 minutes on two cores.
 """
 
 import io
@@ -111,6 +113,15 @@ class Command(BaseCommand):
         parser.add_argument("--max-length", type=int, default=128)
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument("--threads", type=int, default=0)
+        parser.add_argument(
+            "--extra-labels",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="labelled-set JSONL to learn from beside the hand labels, e.g. export_decisions' reviewers' "
+            "decisions (repeatable; a later file's row wins). Train and validation rows only: the hand-labelled "
+            "test split stays the measure, and a text it already labels keeps its hand label",
+        )
 
     def handle(self, *args, **options):
         from plm import datasets, semisupervised
@@ -127,7 +138,8 @@ class Command(BaseCommand):
         work.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         try:
-            data = datasets.load_unused()
+            labels_file, extra = self.labels_file(work, options["extra_labels"])
+            data = datasets.load_unused(labels_file)
             pool, info = semisupervised.build_pool(
                 "shared", data, options["max_unlabelled"] or None, seed=options["seed"]
             )
@@ -200,6 +212,7 @@ class Command(BaseCommand):
                 "--companion",
                 options["companion"],
                 *(["--gift-as", options["gift_as"]] if options["gift_as"] != "leave-out" else []),
+                *(["--data", str(labels_file)] if labels_file else []),
                 **quiet,
             )
             metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -222,6 +235,8 @@ class Command(BaseCommand):
             for ap, n, _, m in rounds
         ]
         metrics["shipped_round"] = best_round
+        if extra:
+            metrics["extra_labels"] = extra
         # a path inside the checkout is recorded relative to it: the shipped files name no machine's folders
         base = Path(metrics.get("base_model", ""))
         if base.is_absolute() and base.is_relative_to(Path(settings.BASE_DIR)):
@@ -238,6 +253,30 @@ class Command(BaseCommand):
                 f"{metrics['baseline']['test']['average_precision']:.3f}) in {metrics['build_seconds']} s"
             )
         )
+
+    def labels_file(self, work, extra_files):
+        """(path, report): with --extra-labels, the hand labels and the extra rows merged into one labelled-set
+        file in the work folder (`plm.datasets.merge_extra_labels`); (None, None) without."""
+        from plm import datasets
+
+        if not extra_files:
+            return None, None
+        hand = datasets.read_table(datasets.unused_set_dir() / "reviews.jsonl")
+        rows, report = datasets.merge_extra_labels(hand, extra_files)
+        root = Path(settings.BASE_DIR).resolve()  # files inside the checkout are named relative to it
+        report["files"] = [
+            str(Path(f).resolve().relative_to(root)) if Path(f).resolve().is_relative_to(root) else f
+            for f in report["files"]
+        ]
+        path = work / "labels.jsonl"
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        left_out = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in report["left_out"].items())
+        self.stdout.write(
+            f"extra labels: {report['read']} rows read from {len(extra_files)} file(s); "
+            f"{report['added']['train']} train and {report['added']['validation']} validation rows added "
+            f"(left out: {left_out})"
+        )
+        return path, report
 
 
 def guideline_test_figures(directory):
@@ -273,6 +312,17 @@ def model_card(metrics, options):
         make_line = (
             "make unused-model     # = .venv/bin/python manage.py build_unused_model --output models/unused-electra"
         )
+    extra, extra_line = metrics.get("extra_labels"), ""
+    if extra:
+        extra_line = (
+            f"\n- **Extra labels** (`--extra-labels`): {extra['added']['train']} train and "
+            f"{extra['added']['validation']} validation rows from {', '.join(f'`{f}`' for f in extra['files'])} "
+            f"(reviewers' decisions or later labelling rounds), beside the hand labels; left out: "
+            f"{', '.join(f'{n} {why}' for why, n in extra['left_out'].items())}. The test split is the hand-labelled one."
+        )
+        if not base:  # the make target takes no files: the command itself
+            make_line = ".venv/bin/python manage.py build_unused_model --output models/unused-electra"
+        make_line += "".join(f" --extra-labels {f}" for f in extra["files"])
     from plm.finetune import comparison_table
 
     test, semi, cal = metrics["test"], metrics["semi_supervised"], metrics.get("calibration") or {}
@@ -341,7 +391,7 @@ workers apply it when they score.{stack}
 
 - **Hand labels**: `data/labelled/unused/reviews.jsonl`, real Olive Young reviews read and labelled by
   `docs/labelling_guideline.md`, split by product: {metrics["examples"]["train"]} train,
-  {metrics["examples"]["validation"]} validation, {metrics["examples"]["test"]} test reviews ({labels}).
+  {metrics["examples"]["validation"]} validation, {metrics["examples"]["test"]} test reviews ({labels}).{extra_line}
 - **Teacher**: {", ".join(t["teacher"] + " (" + t.get("name", "a classifier directory") + ", fitted on the train split)" if "name" in t else t["teacher"] for t in semi["teachers"])}.
 - **Unlabelled pool**: {semi["size"]:,} reviews of the four Olive Young review sets in the shared data
   (`oliveyoung_cream_essence_reviews`, `oliveyoung_cream_reviews`, `oliveyoung_suncare_reviews`,
