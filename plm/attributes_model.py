@@ -102,22 +102,17 @@ def _value(v):
 def load_sentences(path=None, taxonomy=None):
     """The hand-labelled sentences (data/labelled/attributes/sentences.jsonl), labels checked."""
     from .attributes import load_taxonomy
+    from .datasets import DatasetError, jsonl_records
 
     path = Path(path) if path else SENTENCES
     taxonomy = taxonomy if taxonomy is not None else load_taxonomy()
     allowed = {a.id: a.allowed_values() for a in taxonomy}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise AttributeModelError(f"{path}: cannot read the labelled sentences: {exc}") from None
+        records = list(jsonl_records(path))
+    except DatasetError as exc:
+        raise AttributeModelError(f"the labelled sentences: {exc}") from None
     rows = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise AttributeModelError(f"{path}:{n}: not JSON: {exc}") from None
+    for n, row in records:
         if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), dict):
             raise AttributeModelError(f"{path}:{n}: needs a 'text' string and a 'labels' object")
         if row.get("split") not in ("train", "validation", "test"):

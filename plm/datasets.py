@@ -122,23 +122,34 @@ def from_rows(rows, text_key, label_key, label_names=None, split_key="split", gr
     return LabelledSet(texts, labels, list(label_names), splits, groups, kept)
 
 
+def jsonl_records(path):
+    """(line number, value) for each non-blank line of a JSONL file; DatasetError naming the file, and the
+    line where one is not JSON."""
+    path = Path(path)
+    try:
+        content = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read it: {exc}") from None
+    for number, line in enumerate(content.splitlines(), 1):
+        if line.strip():
+            try:
+                value = json.loads(line)
+            except ValueError as exc:
+                raise DatasetError(f"{path}:{number}: not valid JSON ({exc})") from None
+            yield number, value
+
+
 def read_table(path, text_column=None):
     """Rows of a JSONL, JSON array, CSV or TSV file as dicts."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
-    if path.suffix in (".jsonl", ".json"):
+    if path.suffix == ".json":
         content = path.read_text(encoding="utf-8-sig")
-        if path.suffix == ".json" and content.lstrip().startswith("["):
+        if content.lstrip().startswith("["):
             return json.loads(content)
-        rows = []
-        for number, line in enumerate(content.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(f"{path}:{number}: not valid JSON ({exc})") from exc
-        return rows
+    if path.suffix in (".jsonl", ".json"):
+        return [row for _number, row in jsonl_records(path)]
     delimiter = "\t" if path.suffix in (".tsv", ".txt") else ","
     with open(path, encoding="utf-8-sig", newline="") as f:
         return list(csv.DictReader(f, delimiter=delimiter))
@@ -175,17 +186,7 @@ def merge_extra_labels(rows, extra_files):
     for path in extra_files:
         path = Path(path)
         report["files"].append(str(path))
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DatasetError(f"{path}: cannot read the extra labels: {exc}") from None
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise DatasetError(f"{path}:{number}: not JSON: {exc}") from None
+        for number, row in jsonl_records(path):
             if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("text", "product_id")):
                 raise DatasetError(f"{path}:{number}: needs 'text' and 'product_id' strings and a 'label'")
             if row.get("label") not in EXTRA_LABELS:

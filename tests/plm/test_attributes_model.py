@@ -252,6 +252,10 @@ def test_bad_labelled_rows_and_options_are_refused(tmp_path, tiny_classifier_dir
             call_command("finetune_classifier", task, *start, "--output", str(tmp_path / "out"), *flags)
 
     refused("moisture takes pos/neg, not 'present'", "--data", str(bad), "--topic-check", "no")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps({"text": "촉촉", "split": "train", "labels": {}}) + "\n\n{not json\n")
+    refused(r"broken.jsonl:3: not valid JSON", "--data", str(broken), "--topic-check", "no")
+    refused(r"missing.jsonl: cannot read it", "--data", str(tmp_path / "missing.jsonl"), "--topic-check", "no")
     refused("--weak-target", "--weak-target", "2")
     refused(r"--weak-teacher needs --weak-labels N", "--weak-teacher", str(tmp_path))
     refused(

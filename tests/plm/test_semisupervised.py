@@ -184,12 +184,12 @@ def test_extra_labels_join_train_and_validation_and_never_the_hand_labelled_test
     for line, message in (
         ('{"text": "좋아요", "label": "spam", "product_id": "p"}', r"bad.jsonl:2: label 'spam' is not one of"),
         ('{"text": "좋아요", "label": "used"}', r"bad.jsonl:2: needs 'text' and 'product_id' strings"),
-        ("not json", r"bad.jsonl:2: not JSON"),
+        ("not json", r"bad.jsonl:2: not valid JSON"),
     ):
         bad.write_text(json.dumps(decision("괜찮아요", "used", "p", "train"), ensure_ascii=False) + "\n" + line + "\n")
         with pytest.raises(datasets.DatasetError, match=message):
             datasets.merge_extra_labels(hand, [bad])
-    with pytest.raises(datasets.DatasetError, match="cannot read the extra labels"):
+    with pytest.raises(datasets.DatasetError, match="missing.jsonl: cannot read it"):
         datasets.merge_extra_labels(hand, [tmp_path / "missing.jsonl"])
 
 
