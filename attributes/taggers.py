@@ -164,9 +164,15 @@ def check_backoff_dir(path):
 
 class BackoffSentenceTagger:
     """The taxonomy's phrases first; char n-gram regressions (presence per attribute, the side per output)
-    where no phrase matches."""
+    where no phrase matches, averaged with an ELECTRA partner's probabilities where the directory has one."""
 
     def __init__(self, path):
+        from plm.attribute_backoff import partner_dir
+
+        if partner_dir(path) is not None:  # an ELECTRA partner: torch with the worker's threads
+            from moderation.scoring import configure_torch
+
+            configure_torch()
         _, self.tagger = check_backoff_dir(path)
 
     def tag_sentences(self, sentences):

@@ -91,7 +91,7 @@ def main():
             times.append(seconds)
         rerun, rerun_line = run()
         median = statistics.median(times)
-        rates[model.kind] = n / median
+        rates[model.name if model.kind != "phrases" else "phrases"] = n / median
         print(f"tagger: {model.name} ({model.kind}); {n} reviews; {ReviewAttribute.objects.count()} attribute rows")
         print(f"  last run: {line}")
         print(
@@ -103,7 +103,7 @@ def main():
     if "phrases" in rates and len(rates) > 1:
         print(
             "relative to the phrase tagger in this run: "
-            + ", ".join(f"{kind} {rate / rates['phrases']:.2f}x" for kind, rate in rates.items() if kind != "phrases")
+            + ", ".join(f"{name} {rate / rates['phrases']:.2f}x" for name, rate in rates.items() if name != "phrases")
         )
     if args.essences:
         compare_essences(args.essences, run)

@@ -1,4 +1,6 @@
-"""int8 scoring with ONNX Runtime: export at registration, verify, and score without torch.
+"""Over 500 lines: export, fusion, quantisation, verification, loading and scoring share one int8 file format.
+
+int8 scoring with ONNX Runtime: export at registration, verify, and score without torch.
 
 Registration (`registry.register`, or `manage.py export_onnx ID` for a classifier registered
 earlier) exports the classifier to ONNX (`torch.onnx.export`, dynamic batch and sequence axes),
@@ -19,6 +21,8 @@ Workers choose the runtime per classifier (`HWADMIN_SCORING_RUNTIME`):
 The ONNX path imports neither torch nor transformers: the tokenizer is `tokenizers.Tokenizer`
 read from `tokenizer.json`, batches are padded with numpy, sorted by length as on the torch
 path, and the directory's preprocessing (Kiwi morphemes) and calibration apply unchanged.
+`open_int8` and `batch_logits` serve any classifier export, also the attribute tagger's partner
+(plm.attributes_model.OnnxAttributeTagger), whose outputs are sigmoids rather than two classes.
 """
 
 import hashlib
@@ -91,18 +95,7 @@ class OnnxClassifier:
 
     def logits(self, ids, type_ids):
         """The model's logits for one batch of unpadded token id lists (padded here, with numpy)."""
-        import numpy as np
-
-        width = max(len(row) for row in ids)
-        input_ids = np.full((len(ids), width), self.pad_id, dtype=np.int64)
-        attention_mask = np.zeros((len(ids), width), dtype=np.int64)
-        token_type_ids = np.zeros((len(ids), width), dtype=np.int64)
-        for row, (tokens, types) in enumerate(zip(ids, type_ids)):
-            input_ids[row, : len(tokens)] = tokens
-            attention_mask[row, : len(tokens)] = 1
-            token_type_ids[row, : len(types)] = types
-        feed = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-        return self.session.run(None, {name: feed[name] for name in self.input_names})[0]
+        return batch_logits(self.session, self.input_names, self.pad_id, ids, type_ids)
 
     def predict_proba(self, texts, max_length=None, batch_size=None, calibrated=True):
         """P(violation) for each text, in input order (the same contract as `scoring.predict_proba`)."""
@@ -122,6 +115,22 @@ class OnnxClassifier:
             for i, d in zip(indices, margins):
                 probabilities[i] = calibration.apply(fitted, d, companion[i] if companion else None)
         return probabilities
+
+
+def batch_logits(session, input_names, pad_id, ids, type_ids):
+    """A session's logits for one batch of unpadded token id lists (padded here, with numpy)."""
+    import numpy as np
+
+    width = max(len(row) for row in ids)
+    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
+    attention_mask = np.zeros((len(ids), width), dtype=np.int64)
+    token_type_ids = np.zeros((len(ids), width), dtype=np.int64)
+    for row, (tokens, types) in enumerate(zip(ids, type_ids)):
+        input_ids[row, : len(tokens)] = tokens
+        attention_mask[row, : len(tokens)] = 1
+        token_type_ids[row, : len(types)] = types
+    feed = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+    return session.run(None, {name: feed[name] for name in input_names})[0]
 
 
 def session_options():
@@ -168,10 +177,11 @@ def pad_token_id(directory, tokenizer, config):
     return int(config.get("pad_token_id") or 0)
 
 
-def load_onnx(path, max_length=None):
-    """The directory's model.int8.onnx in an ONNX Runtime session, with its tokenizer, calibration and
-    preprocessing. Imports neither torch nor transformers. ModelLoadError, naming the file, when it is
-    missing or does not load."""
+def open_int8(path, outputs=2):
+    """(session, tokenizer, pad id, config) of a directory's model.int8.onnx: an ONNX Runtime session whose
+    one output has `outputs` columns, and the directory's `tokenizers.Tokenizer` (no padding). Imports
+    neither torch nor transformers. ModelLoadError, naming the file, when something is missing or does not
+    load."""
     directory = Path(path)
     onnx_file = directory / INT8_FILENAME
     if not onnx_file.is_file():
@@ -200,17 +210,26 @@ def load_onnx(path, max_length=None):
             f"`manage.py export_onnx CLASSIFIER_ID` or score with HWADMIN_SCORING_RUNTIME=torch"
         ) from None
     inputs = {i.name for i in session.get_inputs()}
-    outputs = session.get_outputs()
+    session_outputs = session.get_outputs()
     if (
         not {"input_ids", "attention_mask"} <= inputs
         or not inputs <= set(INPUT_NAMES)
-        or len(outputs) != 1
-        or outputs[0].shape[-1] != 2
+        or len(session_outputs) != 1
+        or session_outputs[0].shape[-1] != outputs
     ):
         raise ModelLoadError(
-            f"{onnx_file}: not a 2-class classifier export (inputs {sorted(inputs)}, outputs "
-            f"{[o.shape for o in outputs]}); export it again with `manage.py export_onnx CLASSIFIER_ID`"
+            f"{onnx_file}: not a {outputs}-output classifier export (inputs {sorted(inputs)}, outputs "
+            f"{[o.shape for o in session_outputs]}); export it again with `manage.py export_onnx CLASSIFIER_ID`"
         )
+    return session, tokenizer, pad_token_id(directory, tokenizer, config), config
+
+
+def load_onnx(path, max_length=None):
+    """The directory's model.int8.onnx in an ONNX Runtime session, with its tokenizer, calibration and
+    preprocessing. Imports neither torch nor transformers. ModelLoadError, naming the file, when it is
+    missing or does not load."""
+    directory = Path(path)
+    session, tokenizer, pad_id, config = open_int8(path)
     try:
         fitted = calibration.load(directory)
         companion = calibration.load_companion(directory, fitted)
@@ -225,7 +244,7 @@ def load_onnx(path, max_length=None):
         directory,
         session,
         tokenizer,
-        pad_token_id(directory, tokenizer, config),
+        pad_id,
         max_length,
         fitted,
         preprocess,

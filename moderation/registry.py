@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -222,13 +222,15 @@ def import_model_dir(
     name: str | None = None,
     log: Callable[[str], object] | None = None,
     check_files: Callable[[Path, str | PathLike[str]], None] | None = None,
+    subdirectories: Iterable[str] = (),
 ) -> tuple[Path, bool]:
     """The directory to register and whether it is a fresh copy.
 
     A directory under HWADMIN_MODEL_DIR is registered where it is. Any other is copied to
     MODEL_DIR/<check>-<name or timestamp>/: weights (safetensors only), config, tokenizer files and
     the other small files; pickles (pytorch_model.bin, *.pt, *.pkl, ...), Python files and
-    subdirectories stay behind. A directory whose weights are only pickles is refused.
+    subdirectories stay behind, except the `subdirectories` named, whose files are chosen by the same
+    rule (a back-off attribute tagger's partner). A directory whose weights are only pickles is refused.
     `check_files(directory, path)` raises ModelLoadError for a directory that is not of the kind
     registered (default: a HuggingFace model directory, `scoring.check_model_files`).
     """
@@ -250,17 +252,20 @@ def import_model_dir(
         raise RegistrationError(str(exc)) from None
     source = source.resolve()
     copied, skipped = [], []
+    subdirectories = set(subdirectories)
     for item in sorted(source.iterdir()):
-        wanted = item.is_file() and (
-            item.name in MODEL_FILES
-            or item.suffix in (".safetensors", ".model")
-            or (
-                item.stat().st_size <= SIDE_FILE_MAX_BYTES
-                and not item.name.endswith(PICKLE_SUFFIXES)
-                and item.suffix not in (".py", ".pyc", ".so")
+        inside = sorted(item.iterdir()) if item.name in subdirectories and item.is_dir() else [item]
+        for entry in inside:
+            wanted = entry.is_file() and (
+                entry.name in MODEL_FILES
+                or entry.suffix in (".safetensors", ".model")
+                or (
+                    entry.stat().st_size <= SIDE_FILE_MAX_BYTES
+                    and not entry.name.endswith(PICKLE_SUFFIXES)
+                    and entry.suffix not in (".py", ".pyc", ".so")
+                )
             )
-        )
-        (copied if wanted else skipped).append(item)
+            (copied if wanted else skipped).append(entry)
     root = model_root()
     root.mkdir(parents=True, exist_ok=True)
     stem = f"{slugify(check_code)}-{slugify(name or '') or timezone.now().strftime('%Y%m%d-%H%M%S')}"
@@ -270,7 +275,9 @@ def import_model_dir(
     incoming = Path(tempfile.mkdtemp(prefix=f".incoming-{stem}-", dir=root))
     try:
         for item in copied:
-            shutil.copyfile(item, incoming / item.name)  # the file's content: a link is not followed later
+            destination = incoming / item.relative_to(source)
+            destination.parent.mkdir(exist_ok=True)
+            shutil.copyfile(item, destination)  # the file's content: a link is not followed later
         incoming.chmod(0o755)
         incoming.rename(target)
     except BaseException:
@@ -279,7 +286,7 @@ def import_model_dir(
     if log:
         log(
             f"copied {len(copied)} files from {source} to {target}"
-            + (f"; left behind: {', '.join(i.name for i in skipped)}" if skipped else "")
+            + (f"; left behind: {', '.join(str(i.relative_to(source)) for i in skipped)}" if skipped else "")
         )
     return target, True
 

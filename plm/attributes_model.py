@@ -903,23 +903,30 @@ def topic_check(tagger, taxonomy, reviews, log=print, aggregations=None):
 # --- the loader for the service -----------------------------------------------------------------
 
 
+def _read_thresholds(tagger, directory):
+    """Set `tagger`'s directory, thresholds, layout and taxonomy version from DIR/attributes.json."""
+    tagger.directory = Path(directory)
+    path = tagger.directory / ATTRIBUTES_JSON
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        tagger.thresholds = {str(k): float(v) for k, v in info["thresholds"].items()}
+        tagger.layout = [str(x) for x in info["labels"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise AttributeModelError(f"{path}: not an attribute model's thresholds file: {exc}") from None
+    tagger.taxonomy_version = info.get("taxonomy_version")
+
+
 class AttributeTagger:
     """A trained attribute model directory: `tag(sentences)` -> [{attribute: (polarity, probability)}]."""
+
+    runtime = "torch"
 
     def __init__(self, directory, batch_size=64, max_length=128):
         from transformers import AutoModelForSequenceClassification
 
         from .vocab import load_tokenizer
 
-        self.directory = Path(directory)
-        path = self.directory / ATTRIBUTES_JSON
-        try:
-            info = json.loads(path.read_text(encoding="utf-8"))
-            self.thresholds = {str(k): float(v) for k, v in info["thresholds"].items()}
-            self.layout = [str(x) for x in info["labels"]]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise AttributeModelError(f"{path}: not an attribute model's thresholds file: {exc}") from None
-        self.taxonomy_version = info.get("taxonomy_version")
+        _read_thresholds(self, directory)
         try:
             self.tokenizer = load_tokenizer(self.directory)
             self.model = AutoModelForSequenceClassification.from_pretrained(
@@ -963,8 +970,83 @@ class AttributeTagger:
         return [decode(row, self.layout, self.thresholds) for row in self.probabilities(sentences)]
 
 
-def load(directory, batch_size=64):
-    """The attribute model of a directory `train` wrote (attributes.json beside the safetensors)."""
+class OnnxAttributeTagger:
+    """The same directory's int8 ONNX export (`export_int8`, model.int8.onnx) in ONNX Runtime: the same
+    contract as AttributeTagger, without torch or transformers (tokenizers, onnxruntime, numpy)."""
+
+    runtime = "onnx"
+
+    def __init__(self, directory, batch_size=64, max_length=128):
+        from moderation.onnx_scoring import ModelLoadError, open_int8
+
+        from .morphemes import CONFIG_KEY, PreprocessError, check
+
+        _read_thresholds(self, directory)
+        try:
+            self.session, self.tokenizer, self.pad_id, config = open_int8(self.directory, len(self.layout))
+        except ModelLoadError as exc:
+            raise AttributeModelError(str(exc)) from None
+        id2label = config.get("id2label") or {}
+        if [id2label.get(str(i)) for i in range(len(self.layout))] != self.layout:
+            raise AttributeModelError(
+                f"{self.directory}: config.json's id2label does not match attributes.json's labels"
+            )
+        try:
+            self.preprocess = check(config.get(CONFIG_KEY))
+        except PreprocessError as exc:
+            raise AttributeModelError(f"{self.directory}: {exc}") from None
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.batch_size = batch_size
+        self.max_length = min(max_length, config.get("max_position_embeddings") or max_length)
+
+    def probabilities(self, sentences):
+        """[n, outputs] sigmoid probabilities, in input order (batched, length-sorted, as AttributeTagger)."""
+        import numpy as np
+
+        from moderation.onnx_scoring import batch_logits
+
+        from .morphemes import preprocess
+
+        sentences = [str(s or "") for s in sentences]
+        if not sentences:
+            return []
+        self.tokenizer.enable_truncation(self.max_length)
+        encodings = self.tokenizer.encode_batch(preprocess(self.preprocess, sentences))
+        ids, type_ids = [e.ids for e in encodings], [e.type_ids for e in encodings]
+        out = [None] * len(ids)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for start in range(0, len(order), self.batch_size):
+            part = order[start : start + self.batch_size]
+            logits = batch_logits(
+                self.session, self.input_names, self.pad_id, [ids[i] for i in part], [type_ids[i] for i in part]
+            )
+            for i, row in zip(part, (1.0 / (1.0 + np.exp(-logits.astype("float64")))).tolist()):
+                out[i] = row
+        return out
+
+    def tag(self, sentences):
+        """Per sentence {attribute id: (polarity, probability)}; polarity "pos"/"neg", or "present"."""
+        return [decode(row, self.layout, self.thresholds) for row in self.probabilities(sentences)]
+
+
+RUNTIMES = ("torch", "onnx")
+
+
+def load(directory, batch_size=64, runtime="torch"):
+    """The attribute model of a directory `train` wrote (attributes.json beside the safetensors): in torch,
+    or with runtime "onnx" its int8 export (`export_int8`) in ONNX Runtime."""
     if not (Path(directory) / ATTRIBUTES_JSON).exists():
         raise AttributeModelError(f"{directory}: no {ATTRIBUTES_JSON}; not an attribute model directory")
+    if runtime not in RUNTIMES:
+        raise AttributeModelError(f"runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
+    if runtime == "onnx":
+        return OnnxAttributeTagger(directory, batch_size=batch_size)
     return AttributeTagger(directory, batch_size=batch_size)
+
+
+def export_int8(directory, model=None):
+    """DIR/model.int8.onnx from the directory's torch model, or `model` when given
+    (`moderation.onnx_scoring.export_int8`: the graph fused, the weights dynamically quantised to int8); its path."""
+    from moderation.onnx_scoring import export_int8 as export
+
+    return export(model if model is not None else AttributeTagger(directory).model, directory)

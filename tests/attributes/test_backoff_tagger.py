@@ -1,5 +1,6 @@
-"""The shipped back-off tagger in the service: registered from outside HWADMIN_MODEL_DIR (copied in),
-activated, tagging reviews with the phrases' certainty and the regression's probabilities; a directory
+"""The shipped back-off tagger in the service: registered from outside HWADMIN_MODEL_DIR (copied in, its
+ELECTRA partner with it), activated, tagging reviews with the phrases' certainty and the probabilities of the
+regression averaged with the partner's; a directory
 that does not fit is refused and its copy not left behind; demo_setup activates it."""
 
 import io
@@ -33,11 +34,14 @@ def test_the_shipped_tagger_registers_from_outside_and_tags_past_the_phrases(mak
     copy = Path(model.path)
     assert copy.parent == Path(model_dir).resolve() and copy.name == "attributes-attributes-backoff"
     assert (copy / "backoff.safetensors").read_bytes() == (SHIPPED / "backoff.safetensors").read_bytes()
+    # its ELECTRA partner comes along (a subdirectory: the only one a registration copies)
+    partner = copy / "partner" / "model.safetensors"
+    assert partner.read_bytes() == (SHIPPED / "partner" / "model.safetensors").read_bytes()
     assert model.metrics["evaluation"]["subsets"]["all"]["model"]["micro_f1"] > 0.8
     call_command("extract_attributes", stdout=io.StringIO(), stderr=io.StringIO())
     rows = {r.attribute: r for r in ReviewAttribute.objects.filter(tagger=model, review=review)}
     assert rows["scent"].polarity == "pos" and rows["scent"].probability == 1.0  # a phrase: certain
-    found = rows["breakouts"]  # no phrase says it: the regression does
+    found = rows["breakouts"]  # no phrase says it: the regression and its partner do
     assert found.polarity == "pos" and 0.5 <= found.probability < 1.0 and found.sentence == UNPHRASED
     assert review.good_text[found.start : found.end] == UNPHRASED
     # the client app's JSON names the tagger and counts the regression's find

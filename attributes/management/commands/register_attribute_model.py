@@ -50,7 +50,7 @@ class Command(BaseCommand):
         if not options["path"]:
             raise CommandError("give a model directory, or --activate-id ID")
         from moderation.registry import RegistrationError, import_model_dir
-        from plm.attribute_backoff import is_backoff_dir
+        from plm.attribute_backoff import PARTNER_DIR, is_backoff_dir
 
         backoff = is_backoff_dir(options["path"])
         name = options["name"] or Path(options["path"]).expanduser().resolve().name
@@ -61,6 +61,7 @@ class Command(BaseCommand):
                 name,
                 log=self.stdout.write,
                 check_files=_backoff_files if backoff else None,
+                subdirectories=(PARTNER_DIR,) if backoff else (),
             )
         except RegistrationError as exc:
             raise CommandError(str(exc)) from None

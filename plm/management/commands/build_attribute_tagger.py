@@ -1,12 +1,19 @@
-"""manage.py build_attribute_tagger --output DIR [--data SENTENCES] [--topic-check auto|yes|no]
+"""manage.py build_attribute_tagger --output DIR [--data SENTENCES] [--partner ELECTRA_DIR [--partner-weight W]]
+                                    [--topic-check auto|yes|no]
 
 The back-off attribute tagger (plm.attribute_backoff): the taxonomy's phrases, backed off to a char
-n-gram regression fitted on the hand-labelled train sentences, thresholds chosen on validation. Prints
+n-gram regression fitted on the hand-labelled train sentences, thresholds chosen on validation. With
+--partner, an ELECTRA attribute model of the same labels (`finetune_classifier attributes`) is copied into
+DIR/partner/ and its probabilities are averaged with the regression's (the ELECTRA's share W, 0.5) before
+the phrases decide; the thresholds are chosen for that mean. Prints
 it beside the phrase tagger and the regression alone on the test sentences, writes DIR (backoff.json,
 backoff.safetensors, metrics.json, and with the topic check the learned topic aggregation, topic.json);
 register it with `manage.py register_attribute_model DIR --activate`.
 """
 
+import contextlib
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +41,22 @@ class Command(BaseCommand):
             "--data", help="labelled sentences JSONL (default: data/labelled/attributes/sentences.jsonl)"
         )
         parser.add_argument(
+            "--partner",
+            help="an ELECTRA attribute model directory (finetune_classifier attributes) to average with the "
+            "regression; copied into DIR/partner/",
+        )
+        parser.add_argument(
+            "--partner-weight",
+            type=float,
+            help="the partner's share of the mean, between 0 and 1 (default 0.5)",
+        )
+        parser.add_argument(
+            "--partner-runtime",
+            choices=["onnx", "torch"],
+            default="onnx",
+            help="how the tagger runs its partner: its int8 ONNX export, made here (default), or torch",
+        )
+        parser.add_argument(
             "--topic-check",
             choices=["auto", "yes", "no"],
             default="auto",
@@ -41,13 +64,50 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        from plm import attribute_backoff, attributes_model
-        from plm.attributes import TaxonomyError, load_taxonomy
-
         output = Path(options["output"])
         if output.exists() and not output.is_dir():
             raise CommandError(f"--output {output}: exists and is not a directory")
         started = time.perf_counter()
+        with contextlib.ExitStack() as stack:
+            self.build(options, output, started, stack)
+
+    def load_partner(self, path, runtime, validation, stack):
+        """The partner the tagger averages with: the directory's model in torch, or (default) its int8 ONNX
+        export, made in a temporary copy (the source is left as it is) and compared with torch on the
+        validation sentences (`verification`: the largest probability difference)."""
+        from moderation.onnx_scoring import INT8_FILENAME
+        from plm import attributes_model
+
+        try:
+            partner = attributes_model.load(path)
+        except attributes_model.AttributeModelError as exc:
+            raise CommandError(f"--partner: {exc}") from None
+        if runtime == "torch":
+            return partner
+        copy = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hwadmin-partner-")))
+        for item in sorted(Path(path).iterdir()):
+            if item.is_file() and item.name != INT8_FILENAME:
+                shutil.copyfile(item, copy / item.name)
+        attributes_model.export_int8(copy, partner.model)
+        exported = attributes_model.load(copy, runtime="onnx")
+        texts = [r["text"] for r in validation]
+        if texts:
+            import numpy as np
+
+            gap = float(
+                np.max(np.abs(np.asarray(exported.probabilities(texts)) - np.asarray(partner.probabilities(texts))))
+            )
+            exported.verification = {"int8_max_probability_difference": round(gap, 6), "verified_on": len(texts)}
+            self.stdout.write(
+                f"partner exported to int8 ONNX: largest probability difference from torch {gap:.4f} on "
+                f"{len(texts)} validation sentences"
+            )
+        return exported
+
+    def build(self, options, output, started, stack):
+        from plm import attribute_backoff, attributes_model
+        from plm.attributes import TaxonomyError, load_taxonomy
+
         try:
             taxonomy = load_taxonomy()
             rows = attributes_model.load_sentences(options["data"], taxonomy)
@@ -57,13 +117,29 @@ class Command(BaseCommand):
                     f"the back-off tagger needs train and validation sentences (has {len(split['train'])} train, "
                     f"{len(split['validation'])} validation)"
                 )
+            if options["partner_weight"] is not None and not options["partner"]:
+                raise CommandError("--partner-weight needs --partner")
+            partner = None
+            if options["partner"]:
+                partner = self.load_partner(options["partner"], options["partner_runtime"], split["validation"], stack)
+                metrics_partner = {
+                    "source": _shown(options["partner"]),
+                    "runtime": partner.runtime,
+                    **getattr(partner, "verification", {}),
+                }
             topics = attributes_model.topic_reviews_for(options["topic_check"], log=self.stdout.write)
-            tagger = attribute_backoff.fit(split, taxonomy, log=self.stdout.write)
-            self.stdout.write(f"model = {attribute_backoff.NAME}")
+            tagger = attribute_backoff.fit(
+                split, taxonomy, log=self.stdout.write, partner=partner, partner_weight=options["partner_weight"]
+            )
+            name = attribute_backoff.NAME + (
+                f"; averaged with an ELECTRA partner (weight {tagger.partner_weight})" if partner else ""
+            )
+            self.stdout.write(f"model = {name}")
             metrics = {
                 "task": "attributes",
                 "tagger": "backoff",
-                "name": attribute_backoff.NAME,
+                "name": name,
+                "partner": {**metrics_partner, "weight": tagger.partner_weight} if partner else None,
                 "taxonomy_version": attributes_model.taxonomy_version(),
                 "labels": tagger.layout,
                 "examples": {name: len(part) for name, part in split.items()},
