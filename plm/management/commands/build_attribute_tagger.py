@@ -1,11 +1,13 @@
-"""manage.py build_attribute_tagger --output DIR [--data SENTENCES] [--partner ELECTRA_DIR [--partner-weight W]]
-                                    [--topic-check auto|yes|no]
+"""manage.py build_attribute_tagger --output DIR [--data SENTENCES] [--topic-check auto|yes|no]
+                                    [--partner ELECTRA_DIR [--partner-weight W] [--partner-runtime onnx|torch]]
 
 The back-off attribute tagger (plm.attribute_backoff): the taxonomy's phrases, backed off to a char
 n-gram regression fitted on the hand-labelled train sentences, thresholds chosen on validation. With
 --partner, an ELECTRA attribute model of the same labels (`finetune_classifier attributes`) is copied into
 DIR/partner/ and its probabilities are averaged with the regression's (the ELECTRA's share W, 0.5) before
-the phrases decide; the thresholds are chosen for that mean. Prints
+the phrases decide; the thresholds are chosen for that mean. By default the partner runs as its int8 ONNX
+export (made here, in DIR/partner/model.int8.onnx, and compared with torch on the validation sentences), so
+the tagger needs no torch. Prints
 it beside the phrase tagger and the regression alone on the test sentences, writes DIR (backoff.json,
 backoff.safetensors, metrics.json, and with the topic check the learned topic aggregation, topic.json);
 register it with `manage.py register_attribute_model DIR --activate`.
