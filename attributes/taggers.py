@@ -167,13 +167,11 @@ class BackoffSentenceTagger:
     where no phrase matches, averaged with an ELECTRA partner's probabilities where the directory has one."""
 
     def __init__(self, path):
-        from plm.attribute_backoff import partner_dir
-
-        if partner_dir(path) is not None:  # an ELECTRA partner: torch with the worker's threads
+        _, self.tagger = check_backoff_dir(path)
+        if getattr(self.tagger.partner, "runtime", None) == "torch":  # with the worker's threads
             from moderation.scoring import configure_torch
 
-            configure_torch()
-        _, self.tagger = check_backoff_dir(path)
+            configure_torch()  # an int8 partner's ONNX Runtime session already has them (no torch)
 
     def tag_sentences(self, sentences):
         return self.tagger.tag(sentences)

@@ -315,16 +315,6 @@ def _save_partner(partner, target):
         raise BackoffError(f"{target}: the partner could not be copied from {source} ({exc})") from None
 
 
-def partner_dir(directory):
-    """The partner subdirectory a back-off directory's backoff.json names, or None (no partner, or no
-    readable backoff.json: `load` says what is wrong with it)."""
-    try:
-        config = json.loads((Path(directory) / CONFIG_FILE).read_text(encoding="utf-8"))
-        return Path(directory) / PARTNER_DIR if isinstance(config, dict) and config.get("partner") else None
-    except (OSError, ValueError):
-        return None
-
-
 def is_backoff_dir(directory):
     return (Path(directory) / CONFIG_FILE).is_file()
 

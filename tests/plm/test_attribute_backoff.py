@@ -182,7 +182,6 @@ def test_a_partner_is_averaged_before_the_phrases_and_travels_with_its_directory
 
     directory = bo.save(tagger, tmp_path / "tagger", am.taxonomy_version())
     assert (directory / "partner" / "model.safetensors").read_bytes() == (PARTNER / "model.safetensors").read_bytes()
-    assert bo.partner_dir(directory) == directory / "partner"
     loaded = bo.load(directory)
     assert loaded.partner is not None and loaded.partner_weight == 0.5 and loaded.thresholds == tagger.thresholds
     assert np.abs(np.asarray(loaded.probabilities(texts)) - np.asarray(tagger.probabilities(texts))).max() < 1e-6
@@ -191,7 +190,6 @@ def test_a_partner_is_averaged_before_the_phrases_and_travels_with_its_directory
     assert (directory / "partner" / "model.safetensors").is_file()
     bo.save(alone, directory, am.taxonomy_version())
     assert not (directory / "partner").exists() and bo.load(directory).partner is None
-    assert bo.partner_dir(directory) is None
 
 
 def test_a_partner_that_does_not_fit_is_refused_by_name(small, partnered, tmp_path):
@@ -390,16 +388,16 @@ def test_the_shipped_partner_is_its_weights_in_int8_and_tags_without_torch(tmp_p
     fp32 = np.asarray(am.load(PARTNER).probabilities(texts))
     assert np.abs(int8 - fp32).max() < 0.05  # 0.024 on the 469 validation sentences at the build
 
-    script = (
+    script = (  # the worker's path: the service's tagger of a directory under HWADMIN_MODEL_DIR
         "import json, os, sys\n"
         "sys.modules['torch'] = None  # any import of torch raises ImportError\n"
         "os.environ['DJANGO_SETTINGS_MODULE'] = 'hwadmin.settings'\n"
         "import django\n"
         "django.setup()\n"
-        "from plm import attribute_backoff\n"
-        "tagger = attribute_backoff.load(sys.argv[1])\n"
-        "tags = tagger.tag([sys.argv[2]])[0]\n"
-        "print(json.dumps({'runtime': tagger.partner.runtime, 'tags': sorted(tags),\n"
+        "from attributes.taggers import BackoffSentenceTagger\n"
+        "service = BackoffSentenceTagger(sys.argv[1])\n"
+        "tags = service.tag_sentences([sys.argv[2]])[0]\n"
+        "print(json.dumps({'runtime': service.tagger.partner.runtime, 'tags': sorted(tags),\n"
         "                  'transformers': 'transformers' in sys.modules}))\n"
     )
     sentence = "성분도 순하고 좋아서 이걸 바르고 트러블이 난다거나 하지는 않았던 것 같아요."  # no phrase says breakouts
@@ -409,7 +407,7 @@ def test_the_shipped_partner_is_its_weights_in_int8_and_tags_without_torch(tmp_p
         text=True,
         timeout=300,
         cwd=SHIPPED.parents[1],
-        env={**os.environ, "DEBUG": "1"},
+        env={**os.environ, "DEBUG": "1", "HWADMIN_MODEL_DIR": str(SHIPPED.parent)},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     answer = json.loads(done.stdout.strip().splitlines()[-1])
