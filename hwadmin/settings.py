@@ -337,8 +337,9 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery -----------------------------------------------------------------
 # Default: kombu's filesystem transport under var/broker, so a laptop needs no
-# Redis. Production: CELERY_BROKER_URL=redis://host:6379/0
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+# Redis. Production: CELERY_BROKER_URL=redis://host:6379/0. (The transport ignores the
+# host; naming one keeps kombu from warning "No hostname was supplied" at every connection.)
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
 BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem"):
     # (the folders are made when the app starts, by moderation.apps.make_working_folders, not here)
