@@ -13,6 +13,13 @@ class SentenceFilterForm(forms.Form):
     polarity = forms.ChoiceField(choices=[("", "")] + list(ReviewAttribute.Polarity.choices), required=False)
 
 
+class ProductSearchForm(forms.Form):
+    """The product list's filters: ?q=시카&category=크림&page=2."""
+
+    q = forms.CharField(max_length=200, required=False, label=_("Name, brand or id contains"), strip=True)
+    category = forms.CharField(max_length=200, required=False, label=_("Category"))
+
+
 def group_fields(prefix, label):
     return {
         f"{prefix}_name": forms.CharField(

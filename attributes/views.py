@@ -5,15 +5,17 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from moderation import services
-from moderation.models import Product
+from moderation.models import Product, Review
 
 from . import profile as profiles
-from .forms import CompareForm, SentenceFilterForm
+from .forms import CompareForm, ProductSearchForm, SentenceFilterForm
 
 
 def may_read_profiles(user):
@@ -52,6 +54,49 @@ def chart_rows(attributes):
 
 def pct(x):
     return f"{100 * max(0.0, min(1.0, x)):.1f}"
+
+
+PRODUCTS_PER_PAGE = 50
+
+
+@require_GET
+@reviewer_or_staff_required
+def product_list(request):
+    """Every product, by brand and name, filtered by a search term and a category, 50 a page; each page's
+    review counts are counted for its own products only, so the page costs the same on a million reviews."""
+    form = ProductSearchForm(request.GET)
+    products, status = Product.objects.order_by("brand", "name", "pk"), 200
+    if not form.is_valid():
+        status = 400
+    else:
+        if term := form.cleaned_data["q"]:
+            products = products.filter(
+                Q(name__icontains=term) | Q(brand__icontains=term) | Q(external_id__icontains=term)
+            )
+        if category := form.cleaned_data["category"].strip():
+            products = products.filter(category=category)
+    rows = Paginator(products, PRODUCTS_PER_PAGE).get_page(request.GET.get("page"))
+    counts = {
+        row["product"]: row
+        for row in Review.objects.filter(product__in=[p.pk for p in rows])
+        .order_by()
+        .values("product")
+        .annotate(
+            visible=Count("pk", filter=Q(visibility=Review.Visibility.VISIBLE)),
+            blinded=Count("pk", filter=Q(visibility=Review.Visibility.BLINDED)),
+        )
+    }
+    for product in rows:
+        product.counts = counts.get(product.pk, {"visible": 0, "blinded": 0})
+    query = request.GET.copy()
+    query.pop("page", None)
+    categories = Product.objects.exclude(category="").order_by("category").values_list("category", flat=True).distinct()
+    return render(
+        request,
+        "attributes/products.html",
+        {"form": form, "rows": rows, "query": query.urlencode(), "categories": categories},
+        status=status,
+    )
 
 
 @require_GET

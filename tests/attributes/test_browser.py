@@ -106,3 +106,17 @@ def test_product_and_comparison_charts(page, live_server, reviewer, make_review)
     )
     doc_screenshot(page, "attributes-compare.png")
     assert english_left(page) == []
+
+    # The product list, from the header: a search finds the BHA ampoule, and its link opens its profile.
+    with page.expect_navigation():
+        page.click('header a[href="/products/"]')
+    assert page.locator("#product-list tbody tr").count() == 2 and "상품 2개" in page.inner_text("#product-count")
+    assert english_left(page) == []
+    page.screenshot(path=str(SCREENSHOTS / "attributes-products.png"), full_page=True)
+    page.fill("input[name=q]", "bha")
+    with page.expect_navigation():
+        page.click("#product-search button[type=submit]")
+    assert page.locator("#product-list tbody tr").count() == 1
+    with page.expect_navigation():
+        page.click("#product-list a")
+    assert page.url.endswith(f"/products/{product.pk}/") and page.locator("#profile-chart").count() == 1

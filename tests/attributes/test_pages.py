@@ -1,6 +1,7 @@
 """The product and comparison pages: who may see them, the chart's figures, the sentences behind a bar
 (highlighted, escaped), and bad input answered with a 4xx."""
 
+import re
 from io import StringIO
 
 import pytest
@@ -8,6 +9,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from attributes.profile import wilson
+from moderation.models import Review
 
 from .conftest import HOSTILE, phrase
 
@@ -47,6 +49,68 @@ def test_only_reviewers_and_staff_see_the_pages(tagged, reviewer, staff, outside
         assert client_for(reviewer).get(path).status_code == 200
         assert client_for(staff).get(path).status_code == 200
     assert client_for(reviewer).get("/products/999999/").status_code == 404
+
+
+def test_the_product_list_is_for_reviewers_and_staff_and_is_linked_from_every_page(tagged, reviewer, staff, outsider):
+    anonymous = Client().get("/products/")
+    assert anonymous.status_code == 302 and "/login/" in anonymous["Location"]
+    assert client_for(outsider).get("/products/").status_code == 403
+    assert 'href="/products/"' not in client_for(outsider).get("/").content.decode()  # no link to a 403
+    for user in (reviewer, staff):
+        assert client_for(user).get("/products/").status_code == 200
+        assert 'href="/products/"' in client_for(user).get("/").content.decode()  # the header's link
+
+
+def product_rows(html):
+    """[(name, href, visible, blinded)] of the list's table."""
+    body = html.split('id="product-list"')[1].split("</tbody>")[0]
+    return [
+        (name, href, int(visible), int(blinded))
+        for href, name, visible, blinded in re.findall(
+            r'<a href="([^"]+)">([^<]*)</a></td>\s*<td>[^<]*</td><td>[^<]*</td>\s*'
+            r"<td[^>]*>([0-9]+)</td><td[^>]*>([0-9]+)</td>",
+            body,
+        )
+    ]
+
+
+def test_the_product_list_searches_filters_counts_and_links_each_product(tagged, reviewer, make_review):
+    make_review(good_text="가려진 리뷰", product="p-3", visibility=Review.Visibility.BLINDED)
+    client = client_for(reviewer)
+    html = client.get("/products/").content.decode()
+    rows = product_rows(html)
+    assert [r[0] for r in rows[:2]] == ["BHA 앰플", "수분 앰플"]  # by brand, then name
+    assert rows[2][0].startswith("시카 크림 &lt;script&gt;")
+    by_href = {r[1]: r for r in rows}
+    assert by_href[f"/products/{tagged['p-1'].pk}/"][2:] == (4, 0)
+    assert by_href[f"/products/{tagged['p-3'].pk}/"][2:] == (1, 1)  # one visible, one blinded
+    assert "상품 3개" in html and "<script>" not in html.split("<main>")[1]  # Korean; the hostile name inert
+    assert [r[0] for r in product_rows(client.get("/products/", {"q": "bha"}).content.decode())] == ["BHA 앰플"]
+    assert len(product_rows(client.get("/products/", {"q": "p-"}).content.decode())) == 3  # external ids too
+    in_category = product_rows(client.get("/products/", {"category": "앰플"}).content.decode())
+    assert sorted(r[0] for r in in_category) == ["BHA 앰플", "수분 앰플"]
+    none = client.get("/products/", {"q": "없는상품"}).content.decode()
+    assert product_rows(none) == [] and "조건에 맞는 상품이 없습니다" in none
+
+
+def test_the_product_list_pages_by_fifty_and_answers_bad_input_with_a_4xx(db, reviewer, make_review):
+    for n in range(51):
+        make_review(good_text="좋아요", product=f"q-{n:02d}", name=f"상품 {n:02d}")
+    client = client_for(reviewer)
+    first, second = client.get("/products/"), client.get("/products/", {"page": 2})
+    assert len(product_rows(first.content.decode())) == 50 and len(product_rows(second.content.decode())) == 1
+    assert "page=2" in first.content.decode() and "2페이지 중 1페이지" in first.content.decode()
+    assert client.get("/products/", {"page": "x"}).status_code == 200  # not a page number: the first page
+    assert client.get("/products/", {"q": "x" * 201}).status_code == 400
+    assert client.get("/products/", {"category": "x" * 201}).status_code == 400
+    assert client.get("/products/", {"q": "a\x00b"}).status_code == 400  # PostgreSQL would refuse the NUL
+    assert client.post("/products/").status_code == 405
+
+
+def test_the_review_page_links_its_product(tagged, reviewer):
+    review = Review.objects.filter(product=tagged["p-2"]).first()
+    html = client_for(reviewer).get(f"/reviews/{review.pk}/").content.decode()
+    assert f'<a href="/products/{tagged["p-2"].pk}/" id="product-link">BHA 앰플</a>' in html
 
 
 def test_the_product_page_is_a_chart_with_counts_and_intervals(tagged, reviewer):

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.test import Client, override_settings
@@ -14,6 +15,8 @@ from django.test import Client, override_settings
 from .conftest import csrf
 
 LOCALE = Path(settings.BASE_DIR) / "locale" / "ko" / "LC_MESSAGES"
+# the product pages' own catalogue (Django merges every app's catalogue with the project's)
+ATTRIBUTES_LOCALE = Path(settings.BASE_DIR) / "attributes" / "locale" / "ko" / "LC_MESSAGES"
 
 
 def test_pages_are_korean_by_default_even_for_an_english_browser(browser, make_review):
@@ -35,6 +38,8 @@ def test_the_language_switch_is_a_csrf_protected_post_and_is_remembered(browser,
     make_review(0.9)
     html = browser.get("/queue/unused/").content.decode()
     assert 'action="/i18n/setlang/"' in html and 'name="language" value="en"' in html
+    # each language named in itself, so that a reader of either finds theirs (not 영어 on a Korean page)
+    assert 'lang="en" id="language-en">English</button>' in html and ">한국어</button>" in html
     assert browser.post("/i18n/setlang/", {"language": "en", "next": "/queue/unused/"}).status_code == 403  # no CSRF
     token = csrf(browser, "/queue/unused/")
     switched = browser.post(
@@ -46,6 +51,7 @@ def test_the_language_switch_is_a_csrf_protected_post_and_is_remembered(browser,
     for url in ("/queue/unused/", "/dashboard/unused/", "/audit/", "/"):
         html = browser.get(url, HTTP_ACCEPT_LANGUAGE="ko-KR,ko").content.decode()
         assert '<html lang="en">' in html and "Log out" in html and "로그아웃" not in html, url
+        assert ">한국어</button>" in html and "Korean" not in html, url
     token = browser.cookies["csrftoken"].value
     browser.post("/i18n/setlang/", {"language": "ko", "next": "/audit/", "csrfmiddlewaretoken": token})
     assert "감사 기록" in browser.get("/audit/").content.decode()
@@ -146,12 +152,14 @@ def read_po(path):
     return entries
 
 
-def test_the_korean_translation_is_complete_and_compiled():
-    po = read_po(LOCALE / "django.po")
+@pytest.mark.parametrize("locale", [LOCALE, ATTRIBUTES_LOCALE], ids=["project", "attributes"])
+def test_the_korean_translation_is_complete_and_compiled(locale):
+    po = read_po(locale / "django.po")
+    assert "#, fuzzy" not in (locale / "django.po").read_text(encoding="utf-8")  # a guess makemessages left
     untranslated = [key for key, strings in po.items() if key[1] and not all(strings)]
     assert untranslated == []
     # The committed .mo holds exactly the .po's translations (compile after editing the .po).
-    with open(LOCALE / "django.mo", "rb") as handle:
+    with open(locale / "django.mo", "rb") as handle:
         catalog = gettext.GNUTranslations(handle)._catalog
     for (context, msgid), strings in po.items():
         if not msgid:
@@ -162,13 +170,14 @@ def test_the_korean_translation_is_complete_and_compiled():
         else:
             assert catalog.get(key) == strings[0], msgid
     if shutil.which("msgfmt"):
-        subprocess.run(["msgfmt", "--check-format", "-o", "/dev/null", str(LOCALE / "django.po")], check=True)
+        subprocess.run(["msgfmt", "--check-format", "-o", "/dev/null", str(locale / "django.po")], check=True)
 
 
 def test_every_reviewer_string_is_in_the_translation(tmp_path):
     """makemessages over the app finds no string the .po lacks (a new template string must be translated)."""
-    for name in ("moderation", "templates", "hwadmin"):
-        shutil.copytree(Path(settings.BASE_DIR) / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("moderation", "templates", "hwadmin", "attributes"):
+        ignore = shutil.ignore_patterns("__pycache__", "locale")  # every string lands in the scan's own catalogue
+        shutil.copytree(Path(settings.BASE_DIR) / name, tmp_path / name, ignore=ignore)
     (tmp_path / "locale").mkdir()
     import os
 
@@ -181,4 +190,5 @@ def test_every_reviewer_string_is_in_the_translation(tmp_path):
         os.chdir(here)
     found = set(read_po(tmp_path / "locale" / "ko" / "LC_MESSAGES" / "django.po"))
     assert {(None, "Blind selected"), (None, "full text"), (None, "Blinded %(n)s review.")} <= found  # the scan works
-    assert found - set(read_po(LOCALE / "django.po")) == set()
+    assert (None, "Compare products") in found  # the product pages' templates are scanned too
+    assert found - set(read_po(LOCALE / "django.po")) - set(read_po(ATTRIBUTES_LOCALE / "django.po")) == set()

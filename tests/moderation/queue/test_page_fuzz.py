@@ -68,7 +68,8 @@ def test_no_page_or_form_answers_a_server_error(site):
     product = Product.objects.first()
     pages = [
         "/", "/queue/", "/queue/unused/", "/queue/unused/blinded", f"/reviews/{reviews[0].pk}/", "/audit/",
-        "/audit.csv", "/dashboard/", "/dashboard/unused/", "/products/compare/", f"/products/{product.pk}/",
+        "/audit.csv", "/dashboard/", "/dashboard/unused/", "/products/", "/products/compare/",
+        f"/products/{product.pk}/",
     ]  # fmt: skip
     forms = [
         "/queue/unused/decide", "/queue/unused/blind-above", "/queue/unused/release", "/queue/unused/unblind",
