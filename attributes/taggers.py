@@ -185,15 +185,16 @@ class ElectraSentenceTagger:
     def __init__(self, path):
         directory, self.labels, thresholds = check_electra_dir(path)
         self.thresholds = [thresholds.get(label, 0.5) for label in self.labels]
-        from moderation.scoring import configure_torch
+        from moderation.scoring import configure_torch, no_progress_bars
 
         self.torch = configure_torch()
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         try:
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                str(directory), trust_remote_code=False, use_safetensors=True
-            ).eval()
+            with no_progress_bars():
+                self.model = AutoModelForSequenceClassification.from_pretrained(
+                    str(directory), trust_remote_code=False, use_safetensors=True
+                ).eval()
             self.tokenizer = AutoTokenizer.from_pretrained(str(directory), trust_remote_code=False)
         except Exception as exc:  # transformers raises many kinds here
             raise TaggerError(f"{path}: the model does not load: {exc}") from exc

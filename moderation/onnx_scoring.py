@@ -29,8 +29,10 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -323,6 +325,30 @@ def fusion_shape(config):
     return int(config.num_attention_heads), int(config.hidden_size)
 
 
+@contextmanager
+def quiet_optimizer():
+    """ONNX Runtime's transformer optimizer without its INFO lines (every node it fuses or removes, the
+    operators it counts, the file it saves). Its modules log under the bare names its directory is imported
+    by ("fusion_base", "onnx_model", ...), not under "onnxruntime.transformers": each is found by its file."""
+    import onnxruntime.transformers
+
+    package = Path(onnxruntime.transformers.__file__).resolve().parent
+    names = {"onnxruntime.transformers"}
+    for name, module in list(sys.modules.items()):
+        source = getattr(module, "__file__", None)
+        if source and Path(source).resolve().is_relative_to(package):
+            names.add(name)
+    loggers = [logging.getLogger(name) for name in sorted(names)]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def fuse_transformer(fp32, config):
     """The exported graph with attention, layer norms and GELU fused into ONNX Runtime's operators
     (`onnxruntime.transformers.optimizer`); the path of the fused file beside it, or `fp32` itself
@@ -330,19 +356,14 @@ def fuse_transformer(fp32, config):
     from onnxruntime.transformers import optimizer
 
     heads, hidden = fusion_shape(config)
-    quiet = logging.getLogger("onnxruntime.transformers")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)  # its INFO lines name every node it fuses or removes
-    try:
+    with quiet_optimizer():
         fused = optimizer.optimize_model(str(fp32), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=1)
-    finally:
-        quiet.setLevel(level)
-    counts = fused.get_fused_operator_statistics()
-    if not counts.get("Attention"):
-        log.warning("ONNX export: the optimizer fused no attention (%s); quantising the plain graph", counts)
-        return fp32
-    target = Path(fp32).with_name("model.fused.onnx")
-    fused.save_model_to_file(str(target))
+        counts = fused.get_fused_operator_statistics()
+        if not counts.get("Attention"):
+            log.warning("ONNX export: the optimizer fused no attention (%s); quantising the plain graph", counts)
+            return fp32
+        target = Path(fp32).with_name("model.fused.onnx")
+        fused.save_model_to_file(str(target))
     return target
 
 

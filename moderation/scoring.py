@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Collection, Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -137,6 +138,21 @@ def configure_torch() -> ModuleType:
     return torch
 
 
+@contextmanager
+def no_progress_bars():
+    """transformers without its "Loading weights" progress bar: in a worker, tqdm's lines land in the log
+    as WARNING records of `celery.redirected`, one per load, and in a command's output between its own lines."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def load_model_dir(path: str | PathLike[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerFast, int]:
     """Load a model directory and its tokenizer; check it is a 2-class classifier.
 
@@ -153,9 +169,10 @@ def load_model_dir(path: str | PathLike[str]) -> tuple[PreTrainedModel, PreTrain
 
     try:
         # Never the directory's own Python code (config.json's auto_map), never pickled weights.
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(directory), trust_remote_code=False, use_safetensors=True
-        )
+        with no_progress_bars():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                str(directory), trust_remote_code=False, use_safetensors=True
+            )
     except Exception as exc:  # transformers raises many kinds here
         raise ModelLoadError(f"{path}: the model does not load: {exc}") from exc
     if model.config.num_labels != 2:

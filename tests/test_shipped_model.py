@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -130,6 +131,11 @@ def test_make_demo_registers_the_shipped_classifier_on_a_fresh_database(
     assert Score.objects.filter(classifier=active).count() == 900  # the sample reviews are scored
     top = Score.objects.filter(classifier=active).order_by("-probability")[:20]
     assert top[0].probability > 0.9
+    # the login comes last, beside the address the demo prints next, and it works
+    username, password = (
+        out.getvalue().rstrip().splitlines()[-1].split("reviewer account:")[1].split("(")[0].split(" / ")
+    )
+    assert authenticate(username=username.strip(), password=password.strip()) is not None
     # a second run finds it active and registers nothing more
     call_command("demo_setup", stdout=io.StringIO())
     assert Classifier.objects.count() == 1

@@ -239,6 +239,26 @@ def test_a_model_failing_verification_is_registered_and_keeps_torch(
     assert getattr(model, "runtime", "torch") == "torch"
 
 
+def test_loading_and_exporting_keep_the_worker_log_clean(spread_dir, model_dir, caplog, capfd):
+    """A worker's log holds its own lines: no progress bar from transformers' loading (tqdm's stderr, which
+    Celery logs as WARNING records of celery.redirected) and no INFO line per node the ONNX optimizer fuses."""
+    import logging
+
+    directory = fresh_dir(model_dir, "onnx-quiet")
+    shutil.copytree(spread_dir, directory, dirs_exist_ok=True)
+    with caplog.at_level(logging.INFO):
+        model, _, _ = load_model_dir(directory)
+        onnx_scoring.export_int8(model, directory)
+    assert "Loading weights" not in capfd.readouterr().err
+    optimizer = [r for r in caplog.records if not r.name.startswith(("moderation", "hwadmin", "django"))]
+    assert not optimizer, [f"{r.name}: {r.getMessage()[:80]}" for r in optimizer]
+    assert (directory / onnx_scoring.INT8_FILENAME).is_file()  # the export itself happened
+    assert logging.getLogger("fusion_base").level == logging.NOTSET  # the optimizer's levels are put back
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()  # and so is transformers' progress bar
+
+
 @pytest.mark.django_db
 def test_an_export_that_fails_leaves_no_file_and_says_why(exported_dir, model_dir, monkeypatch):
     directory = model_dir / "onnx-fails"

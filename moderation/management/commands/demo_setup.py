@@ -54,8 +54,6 @@ class Command(BaseCommand):
             self.attribute_tagger(options["attribute_tagger"])  # before the reviews: it tags them after scoring
         if not Review.objects.exists():
             call_command("load_reviews", options["sample"], stdout=self.stdout, stderr=self.stderr)
-        self.stdout.write("")
-        self.stdout.write(f"  reviewer account: {user.username} / {password}   (staff: can open /admin/ too)")
         active = Classifier.objects.filter(moderation_check__code="unused", is_active=True).first()
         # An active classifier outside HWADMIN_MODEL_DIR (registered before workers required it) never loads:
         # replace it with a copy of the shipped one.
@@ -84,6 +82,9 @@ class Command(BaseCommand):
                 "  project's pipeline (.venv/bin/python manage.py build_demo_model), or register your own with\n"
                 "    .venv/bin/python manage.py register_classifier --check unused MODEL_DIR --activate"
             )
+        # last, so that it stands beside the address scripts/demo prints next, not above the registration's lines
+        self.stdout.write("")
+        self.stdout.write(f"  reviewer account: {user.username} / {password}   (staff: can open /admin/ too)")
 
     def attribute_tagger(self, path):
         from attributes.models import AttributeModel
