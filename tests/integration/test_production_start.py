@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,24 +25,13 @@ from moderation.registry import activate_classifier
 from tests import tiny
 from tests.tiny import ROOT
 
-from .conftest import database_url, empty_broker, wait_for
+from .conftest import database_url, empty_broker, free_port, listening, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 SECRET = "production-start-webhook-secret-0123456789abcdef"
 METRICS_TOKEN = "production-start-metrics-token-0123456789"
 PASSWORD = "correct horse battery staple"
-
-
-def listening(port):
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Receiver(BaseHTTPRequestHandler):
