@@ -39,7 +39,7 @@ def test_build_unused_model_writes_a_stacked_classifier_with_its_card(tmp_path):
             "--workdir",
             str(work),
             "--vocab-size",
-            "1500",
+            "50000",  # more than the 200 pooled reviews hold: the card names what the tokenizer holds
             "--hidden-size",
             "32",
             "--layers",
@@ -79,6 +79,8 @@ def test_build_unused_model_writes_a_stacked_classifier_with_its_card(tmp_path):
     card = (out / "README.md").read_text()
     assert "`gift` reviews (bought for someone else) counted as used" in card and "gift left out" in card
     assert "**A stack.**" in card and "--companion morph-baseline" in card and "network alone" in card
+    held = json.loads((out / "config.json").read_text())["vocab_size"]
+    assert held < 50000 and f"WordPiece vocabulary of {held:,} (asked for 50,000)" in card
     assert "round 1" in printed.getvalue() and "3 train and 1 validation rows added" in printed.getvalue()
     assert f"--extra-labels {decisions}" in card and "**Extra labels**" in card
     # the directory is what the workers load, companion included

@@ -303,9 +303,13 @@ def model_card(metrics, options):
         start, start_flags = f"no vocabulary of its own (`--base-model {base}`)", f"--model {base}"
         make_line = f".venv/bin/python manage.py build_unused_model --base-model {base} --preprocess none"
     else:
+        # the vocabulary the tokenizer holds: the trainer stops short of the size asked where the pool has no
+        # more pieces seen twice
+        held = json.loads((Path(options["output"]) / "config.json").read_text(encoding="utf-8"))["vocab_size"]
+        asked = "" if held == options["vocab_size"] else f" (asked for {options['vocab_size']:,})"
         network = (
             f"An ELECTRA sequence classifier ({options['layers']} layers, hidden {options['hidden_size']}, "
-            f"WordPiece vocabulary of {options['vocab_size']:,}"
+            f"WordPiece vocabulary of {held:,}{asked}"
         )
         start = f"`train_tokenizer --vocab-size {options['vocab_size']}`"
         start_flags = f"--init random --hidden-size {options['hidden_size']} --layers {options['layers']}"
