@@ -30,7 +30,7 @@ import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
-REASON = "미사용: 제품을 아직 사용하지 않음 (not used yet)"
+REASON = "미사용: 제품을 아직 사용하지 않음"  # the unused check's first reason (migration 0008)
 PRODUCTS = 2000
 BRANDS = 60
 CATEGORIES = ["크림", "세럼", "선케어", "클렌징", "토너", "마스크팩", "립", "쿠션", "샴푸", "바디"]

@@ -4,6 +4,8 @@ them)."""
 from django.contrib.auth.models import Group, User
 
 PASSWORD = "correct horse battery staple"
+# The unused check's first reason, as the data migrations leave it (0008: Korean alone).
+REASON = "미사용: 제품을 아직 사용하지 않음"
 
 
 def make_user(username, group=None, **flags):

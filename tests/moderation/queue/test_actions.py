@@ -5,11 +5,10 @@ from django.test import Client
 
 from moderation import actions
 from moderation.models import Action, QueueItem, Review
+from tests.users import REASON
 
 # Runs twice: on SQLite in the unit run, on PostgreSQL in the integration run (scripts/test).
 pytestmark = pytest.mark.engines
-
-REASON = "미사용: 제품을 아직 사용하지 않음 (not used yet)"
 
 
 def state(review):

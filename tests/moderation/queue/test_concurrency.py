@@ -7,8 +7,8 @@ from django.db import connection
 
 from moderation import actions, queue
 from moderation.models import Action, QueueItem, Review
+from tests.users import REASON
 
-REASON = "미사용: 제품을 아직 사용하지 않음 (not used yet)"
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 

@@ -8,13 +8,12 @@ from django.test import Client
 
 from moderation import actions, dashboard
 from moderation.models import Action, QueueItem
+from tests.users import REASON
 
 from .conftest import PASSWORD, csrf
 
 # Runs twice: on SQLite in the unit run, on PostgreSQL in the integration run (scripts/test).
 pytestmark = pytest.mark.engines
-
-REASON = "미사용: 제품을 아직 사용하지 않음 (not used yet)"
 
 
 def test_queue_page_shows_sorted_rows_and_escapes_text(browser, make_review):

@@ -10,10 +10,10 @@ from django.contrib import admin
 from django.test import Client
 
 from moderation.models import Action, Review
+from tests.users import REASON
 
 from .conftest import PASSWORD
 
-REASON = "미사용: 제품을 아직 사용하지 않음 (not used yet)"
 ROLES = ["anonymous", "outsider", "reviewer", "staff"]
 
 

@@ -9,12 +9,11 @@ from django.test import Client
 
 from moderation import queue, services
 from moderation.models import QueueItem
+from tests.users import REASON
 
 from .conftest import PASSWORD
 
 pytestmark = [pytest.mark.django_db, pytest.mark.engines]
-
-REASON = "미사용: 제품을 아직 사용하지 않음 (not used yet)"
 
 
 @pytest.fixture

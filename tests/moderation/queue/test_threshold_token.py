@@ -10,10 +10,9 @@ from django.test import Client
 
 from moderation import actions
 from moderation.models import Action, Check, Classifier, QueueItem, Review
+from tests.users import REASON
 
 from .conftest import PASSWORD
-
-REASON = "미사용: 제품을 아직 사용하지 않음 (not used yet)"
 
 
 def login(user, csrf=False):

@@ -18,6 +18,7 @@ from django.test import Client, RequestFactory
 from hwadmin.celery import app as celery_app
 from moderation import actions, checks, dashboard, webhooks
 from moderation.models import Review, WebhookDelivery
+from tests.users import REASON
 
 from .conftest import PASSWORD
 
@@ -25,7 +26,6 @@ from .conftest import PASSWORD
 pytestmark = pytest.mark.engines
 
 SECRET = "s3cret-shared-with-the-app-0123456789abcdef"  # 32+ characters, as the configuration check demands
-REASON = "미사용: 제품을 아직 사용하지 않음 (not used yet)"
 
 
 class Receiver(BaseHTTPRequestHandler):
