@@ -113,6 +113,19 @@ def worker_factory(postgres, redis_url, tmp_path):
     empty_broker(redis_url)
 
 
+def start_script(name, env, log_path):
+    """scripts/<name> in its own process group, its output in log_path: a test stops it, and everything it
+    started, with os.killpg."""
+    return subprocess.Popen(
+        [str(ROOT / "scripts" / name)],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log_path, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def listening(port):
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0

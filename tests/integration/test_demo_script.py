@@ -4,15 +4,12 @@ a service manager or `kill` that signals only the script leaves no worker or ser
 
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.tiny import ROOT
-
-from .conftest import free_port, wait_for
+from .conftest import free_port, start_script, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -48,14 +45,7 @@ def test_a_term_to_the_demo_script_stops_its_worker_and_server(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in FOREIGN and not k.startswith("HWADMIN_")}
     env.update({"HWADMIN_VAR_DIR": str(tmp_path / "var"), "PORT": str(port)})
     log_path = tmp_path / "demo.log"
-    process = subprocess.Popen(
-        [str(ROOT / "scripts" / "demo")],
-        cwd=ROOT,
-        env=env,
-        stdout=open(log_path, "w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = start_script("demo", env, log_path)
 
     def healthy():
         if process.poll() is not None:

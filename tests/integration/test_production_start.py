@@ -23,9 +23,8 @@ from moderation import webhooks
 from moderation.models import Check, Classifier, QueueItem, Review, WebhookDelivery
 from moderation.registry import activate_classifier
 from tests import tiny
-from tests.tiny import ROOT
 
-from .conftest import database_url, empty_broker, free_port, listening, wait_for
+from .conftest import database_url, empty_broker, free_port, listening, start_script, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -99,14 +98,7 @@ def served(postgres, redis_url, receiver, tmp_path):
     env.pop("HWADMIN_THREAD_SPINNING", None)
     log_path = tmp_path / "serve.log"
     # Also in benchmarks/load.py (start and stop): a benchmark script and a test share no module, so it stays twice.
-    process = subprocess.Popen(
-        [str(ROOT / "scripts" / "serve")],
-        cwd=ROOT,
-        env=env,
-        stdout=open(log_path, "w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = start_script("serve", env, log_path)
     base = f"http://127.0.0.1:{port}"
 
     def answering():
