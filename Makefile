@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install browser clean unused-model attribute-tagger attribute-electra pretrained-model serve lint fmt
+.PHONY: demo test install browser clean unused-model attribute-tagger attribute-electra pretrained-model \
+	domain-pretraining-data domain-electra serve lint fmt
 
 install: $(VENV)/.installed
 
@@ -43,9 +44,10 @@ fmt: install
 clean:
 	rm -rf var artifacts
 
-# Rebuild the shipped unused-review classifier (models/unused-electra) from ../shared/data and data/labelled.
+# Rebuild the shipped unused-review classifier (models/unused-electra) from ../shared/data and data/labelled,
+# fine-tuned from the shipped domain-pretrained base (models/domain-electra; `make domain-electra` rebuilds that).
 unused-model: install
-	DEBUG=1 $(PY) manage.py build_unused_model --output models/unused-electra
+	DEBUG=1 $(PY) manage.py build_unused_model --base-model models/domain-electra --output models/unused-electra
 
 # Rebuild the shipped attribute tagger (models/attributes-backoff) from data/labelled/attributes and its ELECTRA
 # partner (models/attributes-backoff/partner, exported to int8 ONNX again): about 2 minutes; backoff.json, backoff.safetensors and
@@ -64,6 +66,18 @@ attribute-electra: install
 		--weak-teacher var/attributes-regression --weak-weight 1.0 --epochs 5 --patience 5 --learning-rate 1e-3 \
 		--batch-size 32 --max-length 64 --threads 2
 	$(MAKE) attribute-tagger
+
+# The domain-pretrained base of the shipped unused classifier (models/domain-electra). The data: the unlabelled beauty
+# pool and NSMC as Kiwi morphemes, packed into token ids (about 4 minutes on two cores). The pretraining:
+# replaced-token detection in PyTorch, made for one GPU (8 minutes of an H200 for the shipped base; on a CPU the same
+# budget trains a fraction of the steps). On a GPU machine without this checkout's environment, copy
+# var/domain-pretraining and plm/ there and run the second line with its python (torch and transformers alone).
+domain-pretraining-data: install
+	DEBUG=1 $(PY) manage.py build_domain_pretraining --general nsmc --out var/domain-pretraining
+
+domain-electra: domain-pretraining-data
+	$(PY) -m plm.electra.torch_pretrain var/domain-pretraining --out models/domain-electra --seconds 480 \
+		--batch-size 1024 --learning-rate 1.5e-3 --log-every 1000
 
 # Rebuild the shipped pretrained discriminator (models/pretrained-electra): both pretraining runs side by side,
 # their fine-tuned comparison, the better one ported (benchmarks/domain_vs_general.sh; hours on two cores).

@@ -99,7 +99,7 @@ def test_a_pretrained_base_replaces_the_vocabulary_and_the_random_start(tmp_path
     with pytest.raises(CommandError, match="no config.json"):
         call_command("build_unused_model", "--base-model", str(tmp_path / "nothing"), "--preprocess", "none")
     with pytest.raises(CommandError, match="pass --preprocess none"):
-        call_command("build_unused_model", "--base-model", str(base))  # the default reads morphemes
+        call_command("build_unused_model", "--base-model", str(base), "--preprocess", "kiwi-morphemes")
     out = tmp_path / "unused-from-base"
     work = Path(settings.BASE_DIR) / "var" / f"test-unused-model-{uuid.uuid4().hex[:8]}"
     args = ["--base-model", str(base), "--preprocess", "none", "--output", str(out), "--workdir", str(work)]

@@ -77,8 +77,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--preprocess",
             choices=["kiwi-morphemes", "none"],
-            default="kiwi-morphemes",
-            help="what the model reads (default: Kiwi morphemes)",
+            default=None,
+            help="what the model reads (default: Kiwi morphemes; with --base-model, what the base was pretrained on)",
         )
         parser.add_argument("--epochs", type=int, default=3)
         parser.add_argument(
@@ -130,10 +130,18 @@ class Command(BaseCommand):
         base = options["base_model"]
         if base and not (Path(base) / "config.json").is_file():
             raise CommandError(f"--base-model {base}: no config.json (a port_checkpoint directory is expected)")
-        if base and options["preprocess"] != "none":
-            raise CommandError(
-                f"--base-model reads text as it was pretrained: pass --preprocess none (not {options['preprocess']})"
-            )
+        if base:  # the base reads text as it was pretrained: its config.json says how (no key: the raw text)
+            from plm.morphemes import CONFIG_KEY
+
+            shape = json.loads((Path(base) / "config.json").read_text(encoding="utf-8"))
+            pretrained_on = shape.get(CONFIG_KEY) or "none"
+            if options["preprocess"] not in (None, pretrained_on):
+                raise CommandError(
+                    f"--base-model reads text as it was pretrained: pass --preprocess {pretrained_on} "
+                    f"(not {options['preprocess']})"
+                )
+            options["preprocess"] = pretrained_on
+        options["preprocess"] = options["preprocess"] or "kiwi-morphemes"
         work = Path(options["workdir"])
         work.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
@@ -293,7 +301,7 @@ def guideline_test_figures(directory):
 
 def model_card(metrics, options):
     """The shipped model's card, from its metrics.json: data, figures beside the baseline and rule, use, rebuild."""
-    base = options.get("base_model")
+    base, base_card = options.get("base_model"), ""
     if base:
         shape = json.loads((Path(base) / "config.json").read_text(encoding="utf-8"))
         network = (
@@ -301,7 +309,13 @@ def model_card(metrics, options):
             f"layers, hidden {shape['hidden_size']}, its WordPiece vocabulary of {shape['vocab_size']:,}"
         )
         start, start_flags = f"no vocabulary of its own (`--base-model {base}`)", f"--model {base}"
-        make_line = f".venv/bin/python manage.py build_unused_model --base-model {base} --preprocess none"
+        if (Path(base) / "README.md").is_file():  # a shipped base: its own card says how it was pretrained
+            base_card = (
+                f" The base's own card, `{base}/README.md`, gives its corpus, its pretraining and how to rebuild it."
+            )
+        make_line = (
+            f".venv/bin/python manage.py build_unused_model --base-model {base} --preprocess {options['preprocess']}"
+        )
     else:
         # the vocabulary the tokenizer holds: the trainer stops short of the size asked where the pool has no
         # more pieces seen twice
@@ -451,5 +465,5 @@ which runs: the pool (`plm.semisupervised.build_pool`), {start}, then
 {options["rounds"]} × `finetune_classifier unused {start_flags} --unlabelled shared --teacher {options["teacher"]}[,previous round] --preprocess
 {options["preprocess"]} --epochs {options["epochs"]} --learning-rate
 {options["learning_rate"]} --unlabelled-weight {options["unlabelled_weight"]} --companion {options["companion"]}
-{"--gift-as used " if options["gift_as"] == "used" else ""}--metric average_precision --seed {options["seed"]}`.
+{"--gift-as used " if options["gift_as"] == "used" else ""}--metric average_precision --seed {options["seed"]}`.{base_card}
 """
