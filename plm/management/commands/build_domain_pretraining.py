@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from plm.electra.torch_pretrain import TOKENIZER_FILES, pack
+from plm.management.commands.build_unused_model import pool_tokenizer
 
 
 class Command(BaseCommand):
@@ -94,21 +94,8 @@ class Command(BaseCommand):
                     shutil.copy(source / name, out / name)
         else:  # build_unused_model's vocabulary: the pool as the model reads it, the same trainer and settings
             corpus = out / "pool.txt"
-            corpus.write_text("\n".join(pool_texts) + "\n", encoding="utf-8")
-            call_command(
-                "train_tokenizer",
-                "--corpus",
-                str(corpus),
-                "--out",
-                str(out / "tokenizer"),
-                "--vocab-size",
-                str(options["vocab_size"]),
-                "--min-frequency",
-                "2",
-                verbosity=0,
-                stdout=self.stdout,
-                stderr=self.stderr,
-            )
+            streams = {"stdout": self.stdout, "stderr": self.stderr}
+            pool_tokenizer(pool_texts, corpus, out / "tokenizer", options["vocab_size"], **streams)
             for name in TOKENIZER_FILES:
                 if (out / "tokenizer" / name).is_file():
                     shutil.copy(out / "tokenizer" / name, out / name)

@@ -160,23 +160,9 @@ class Command(BaseCommand):
         else:  # a vocabulary of the pool as the model reads it, and random weights
             from plm.morphemes import preprocess
 
-            corpus = work / "pool.txt"
             kind = "" if options["preprocess"] == "none" else options["preprocess"]
             lines = preprocess(kind, [norm_space(r["text"]) for r in pool])
-            corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            call_command(
-                "train_tokenizer",
-                "--corpus",
-                str(corpus),
-                "--out",
-                str(work / "tokenizer"),
-                "--vocab-size",
-                str(options["vocab_size"]),
-                "--min-frequency",
-                "2",
-                verbosity=0,
-                **quiet,
-            )
+            pool_tokenizer(lines, work / "pool.txt", work / "tokenizer", options["vocab_size"], **quiet)
             start = ["--init", "random", "--tokenizer", str(work / "tokenizer")]
             start += ["--hidden-size", str(options["hidden_size"]), "--layers", str(options["layers"])]
         teacher, rounds = options["teacher"], []
@@ -285,6 +271,25 @@ class Command(BaseCommand):
             f"(left out: {left_out})"
         )
         return path, report
+
+
+def pool_tokenizer(lines, corpus, out, vocab_size, **streams):
+    """The vocabulary of the pool as the model reads it: `lines` written to `corpus`, then `train_tokenizer`
+    (WordPiece, pieces seen at least twice) into `out`. build_domain_pretraining trains its base's the same way."""
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    call_command(
+        "train_tokenizer",
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(out),
+        "--vocab-size",
+        str(vocab_size),
+        "--min-frequency",
+        "2",
+        verbosity=0,
+        **streams,
+    )
 
 
 def guideline_test_figures(directory):
