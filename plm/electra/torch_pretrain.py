@@ -149,19 +149,6 @@ def rtd_step(generator, discriminator, input_ids, attention_mask, special, recip
     return gen_loss + disc_weight * disc_loss, stats
 
 
-def auc(scores, labels):
-    """Area under the ROC curve by ranks (Mann–Whitney), on tensors; None when one class is missing."""
-    import torch
-
-    positives = int(labels.sum())
-    negatives = labels.numel() - positives
-    if positives == 0 or negatives == 0:
-        return None
-    ranks = torch.empty_like(scores)
-    ranks[scores.argsort()] = torch.arange(1, scores.numel() + 1, device=scores.device, dtype=scores.dtype)
-    return float((ranks[labels.bool()].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
 def evaluate(generator, discriminator, held_out, recipe, device, batch_size, seed=1234):
     """Held-out rows, a fixed masking: discriminator AUC and accuracy on generator replacements, generator accuracy."""
     import torch
@@ -182,12 +169,15 @@ def evaluate(generator, discriminator, held_out, recipe, device, batch_size, see
             gen_correct += float(stats["gen_accuracy"]) * n
             gen_total += n
     generator.train(), discriminator.train()
+    from sklearn.metrics import roc_auc_score
+
     logits, labels = torch.cat(logits), torch.cat(labels)
     predicted = logits > 0
     replaced = labels.bool()
+    both = 0 < int(replaced.sum()) < replaced.numel()
     return {
         "loss": sum(losses) / len(losses),
-        "disc_auc": auc(logits, labels),
+        "disc_auc": float(roc_auc_score(replaced.cpu().numpy(), logits.cpu().numpy())) if both else None,
         "disc_accuracy": float((predicted == replaced).float().mean()),
         "disc_recall_replaced": float(predicted[replaced].float().mean()) if replaced.any() else None,
         "replaced_share": float(labels.mean()),
