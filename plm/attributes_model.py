@@ -359,9 +359,15 @@ def train(
     log=print,
     compare=True,
     topic_data=None,
+    reader=None,
+    evaluate_test=True,
 ):
     """Fine-tune a multi-label head on the hand-labelled rows' train split (plus weak labels), pick
     the epoch and the per-attribute thresholds on validation, evaluate on test, write the directory.
+
+    reader: what the model reads of a list of texts where it was worked out beforehand (a bundle's morphemes,
+    `plm.finetune_bundle`); evaluate_test False leaves the test split and the topic check to a later
+    `build_attribute_tagger` or `evaluate` (they score with the saved model, which reads as it was trained).
 
     weak: (texts, labels, info) from `weak_sentences`, learnt with weight config.unlabelled_weight; a
     label dict's tagged outputs get the target `weak_target`, a teacher's probability row is the target
@@ -387,7 +393,7 @@ def train(
     tokenizer, model = ft.load_model(model_dir, layout, config.init, problem_type=PROBLEM_TYPE)
     check(config.preprocess)
     setattr(model.config, CONFIG_KEY, config.preprocess or None)
-    reads = lambda texts: preprocess(config.preprocess, texts)  # noqa: E731
+    reads = reader or (lambda texts: preprocess(config.preprocess, texts))
 
     train_texts = [r["text"] for r in split["train"]]
     train_targets = [targets(r["labels"], layout) for r in split["train"]]
@@ -413,6 +419,7 @@ def train(
         with torch.no_grad():
             priors = [(sum(t[i] for t in hand) + 0.5) / (len(hand) + 1.0) for i in range(len(layout))]
             head.bias.copy_(torch.tensor([math.log(p / (1 - p)) for p in priors]))
+    model.to(ft.pick_device(config.device))  # a GPU where torch sees one (FinetuneConfig.device)
     val_gold = [r["labels"] for r in split["validation"]]
     val_encoded = ft.encode(tokenizer, reads([r["text"] for r in split["validation"]]), config.max_length)
     zeros = [0] * len(train_encoded)
@@ -482,7 +489,6 @@ def train(
     version = taxonomy_version()
     save_thresholds(output, layout, thresholds, version)
 
-    tagger = load(output)
     metrics = {
         "task": "attributes",
         "base_model": str(model_dir),
@@ -500,9 +506,11 @@ def train(
         "history": history,
         "config": asdict(config),
     }
-    metrics.update(evaluate_all(tagger, split, taxonomy, compare=compare, log=log))
-    if topic_data is not None:
-        metrics["topic_check"] = topic_check(tagger, taxonomy, topic_data, log=log)
+    if evaluate_test:
+        tagger = load(output)
+        metrics.update(evaluate_all(tagger, split, taxonomy, compare=compare, log=log))
+        if topic_data is not None:
+            metrics["topic_check"] = topic_check(tagger, taxonomy, topic_data, log=log)
     (output / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
     return metrics
 

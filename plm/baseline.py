@@ -43,28 +43,30 @@ class BaselineError(Exception):
 class Baseline:
     """A fitted TF-IDF + logistic regression, with the text preprocessing its features need."""
 
-    def __init__(self, pipeline, preprocess=None):
-        self.pipeline, self.preprocess = pipeline, preprocess
+    def __init__(self, pipeline, preprocess=None, reader=None):
+        self.pipeline, self.preprocess, self.reader = pipeline, preprocess, reader
 
-    def scores(self, texts):
+    def reads(self, texts):
         from .morphemes import preprocess
 
+        if self.preprocess and self.reader is not None:
+            return self.reader(texts)
+        return preprocess(self.preprocess, texts)
+
+    def scores(self, texts):
         texts = list(texts)
-        return (
-            [float(p) for p in self.pipeline.predict_proba(preprocess(self.preprocess, texts))[:, 1]] if texts else []
-        )
+        return [float(p) for p in self.pipeline.predict_proba(self.reads(texts))[:, 1]] if texts else []
 
 
-def fit_baseline(texts, labels, features="char"):
+def fit_baseline(texts, labels, features="char", reader=None):
     """The fitted model; labels are 0/1 (1 = the violation, e.g. unused).
 
-    features "char" is the baseline; "morph" the same regression on Kiwi morphemes.
+    features "char" is the baseline; "morph" the same regression on Kiwi morphemes, read by `reader` where the
+    morphemes were worked out beforehand (a fine-tuning bundle's, `plm.finetune_bundle`).
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-
-    from .morphemes import preprocess
 
     if len({int(y) for y in labels}) != 2:
         raise BaselineError("the baseline needs both classes among its training examples")
@@ -76,8 +78,9 @@ def fit_baseline(texts, labels, features="char"):
         TfidfVectorizer(**vectorizer, min_df=p["min_df"] if len(texts) >= 20 else 1),
         LogisticRegression(C=p["C"], class_weight=p["class_weight"], max_iter=5000),
     )
-    model.fit(preprocess(p.get("preprocess"), list(texts)), [int(y) for y in labels])
-    return Baseline(model, p.get("preprocess"))
+    fitted = Baseline(model, p.get("preprocess"), reader)
+    model.fit(fitted.reads(list(texts)), [int(y) for y in labels])
+    return fitted
 
 
 def describe(features="char"):

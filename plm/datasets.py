@@ -21,8 +21,6 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.conf import settings
-
 from .splits import SPLITS, stable_split  # noqa: F401  (re-exported: callers import them from here)
 
 UNUSED_LABELS = {"used": 0, "unused": 1}
@@ -35,6 +33,8 @@ def shared_data_dir():
 
 
 def unused_set_dir():
+    from django.conf import settings  # here: plm.finetune_bundle reads a LabelledSet where Django is not installed
+
     return Path(settings.BASE_DIR) / "data" / "labelled" / "unused"
 
 

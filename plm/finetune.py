@@ -51,6 +51,7 @@ class FinetuneConfig:
     preprocess: str = ""  # "kiwi-morphemes": the model reads Kiwi morphemes (plm.morphemes), saved in config.json
     companion: str = ""  # "morph-baseline": stack the morpheme regression into the calibration (companion.json)
     gift_as: str = ""  # unused task: the label gift reviews were trained and evaluated as ("" = left out); a record
+    device: str = ""  # "" = a CUDA GPU where torch sees one, else the CPU; or "cpu", "cuda", "cuda:1"
 
 
 class FinetuneError(Exception):
@@ -64,6 +65,27 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def pick_device(name: str = "") -> str:
+    """The torch device to train on: `name` where given, else "cuda" where torch sees a GPU, else "cpu"."""
+    import torch
+
+    if name:
+        return name
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def on_device(batch: BatchEncoding, device: Any) -> BatchEncoding:
+    """The batch's tensors on `device` (its other values as they are); the CPU's batches are returned unchanged."""
+    import torch
+
+    if str(device) == "cpu":
+        return batch
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor):
+            batch[key] = value.to(device, non_blocking=True)
+    return batch
 
 
 def load_model(
@@ -240,6 +262,7 @@ def predict(
     from tqdm import tqdm
 
     model.eval()
+    device = next(model.parameters()).device
     probabilities = [None] * len(encoded)
     steps = math.ceil(len(encoded) / batch_size)
     with torch.inference_mode():
@@ -250,6 +273,7 @@ def predict(
             leave=False,
             disable=desc is None,
         ):
+            batch = on_device(batch, device)
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             scores = torch.sigmoid(logits.float()) if activation == "sigmoid" else torch.softmax(logits.float(), dim=-1)
             for i, row in zip(indices, scores.tolist()):
@@ -319,9 +343,11 @@ def train_epoch(
     from tqdm import tqdm
 
     model.train()
+    device = next(model.parameters()).device
     started, losses, seen = time.perf_counter(), [], 0
     progress = tqdm(train_batches, total=steps, desc=desc, leave=False)
     for _, batch in progress:
+        batch = on_device(batch, device)
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         loss = loss_of(logits, batch)
         loss.backward()
@@ -362,15 +388,19 @@ COMPARED_NAMES = {
 COMPARED_KEYS = ("auroc", "average_precision", "f1", "precision", "recall", "ece")
 
 
-def comparison_scores(data: LabelledSet, split_texts: Mapping[str, Sequence[str]]) -> dict[str, dict[str, list[float]]]:
+def comparison_scores(
+    data: LabelledSet,
+    split_texts: Mapping[str, Sequence[str]],
+    reader: Callable[[Sequence[str]], list[str]] | None = None,
+) -> dict[str, dict[str, list[float]]]:
     """The baseline and the morpheme regression (both fitted on the train split) and the keyword rule,
-    on each split's texts."""
+    on each split's texts (`reader`: the morphemes worked out beforehand, see `finetune`)."""
     from .baseline import fit_baseline
     from .evaluation import keyword_rule_scores
 
     train_texts, train_labels, _ = data.split("train")
     baseline = fit_baseline(train_texts, train_labels)
-    morph = fit_baseline(train_texts, train_labels, "morph")
+    morph = fit_baseline(train_texts, train_labels, "morph", reader)
     return {
         split: {
             "baseline": baseline.scores(texts),
@@ -411,11 +441,14 @@ def finetune(
     task: str = "",
     log: Callable[[str], object] = print,
     unlabelled: tuple[Sequence[str], Sequence[float], Mapping[str, Any]] | None = None,
+    reader: Callable[[Sequence[str]], list[str]] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune on data's train split, stop early on validation, write the model directory. Returns metrics.
 
     unlabelled: optional (texts, probabilities, info) — reviews a teacher scored; the student learns
     from them as soft targets beside the hand labels (binary tasks; see plm.semisupervised).
+    reader: what the model reads of a list of texts, where it was worked out beforehand (a bundle's
+    morphemes, `plm.finetune_bundle`); default `plm.morphemes.preprocess(config.preprocess, texts)`.
     For binary tasks the directory also gets the baseline and the keyword rule beside the model
     (metrics.json, predictions.jsonl) and a calibration fitted on validation (calibration.json).
     """
@@ -444,11 +477,12 @@ def finetune(
     metric = pick_metric(config, data.label_names)
     set_seed(config.seed)
     tokenizer, model = load_model(model_dir, data.label_names, config.init)
-    from .morphemes import CONFIG_KEY, check, preprocess
+    from .morphemes import CONFIG_KEY, KIWI_MORPHEMES, check, preprocess
 
     check(config.preprocess)
     setattr(model.config, CONFIG_KEY, config.preprocess or None)  # saved in config.json; the workers read it
-    reads = lambda texts: preprocess(config.preprocess, texts)  # noqa: E731  (what the model reads)
+    reads = reader or (lambda texts: preprocess(config.preprocess, texts))  # what the model reads
+    morphemes = reader if reader and config.preprocess == KIWI_MORPHEMES else None  # the morpheme regression's
     train_encoded = encode(tokenizer, reads(train_texts), config.max_length)
     val_encoded = encode(tokenizer, reads(val_texts), config.max_length)
     classes = len(data.label_names)
@@ -470,6 +504,10 @@ def finetune(
             "embeddings'): its pretraining collapsed, and fine-tuning from it is unlikely to learn. Pick an earlier "
             "checkpoint or pretrain with a lower learning rate (evaluate_pretraining shows the spread per checkpoint)."
         )
+    device = pick_device(config.device)
+    if device != "cpu":
+        log(f"training on {device}")
+    model.to(device)
     untrained = classification_metrics(
         val_labels, predict(model, tokenizer, val_encoded, val_labels, config.eval_batch_size)
     )
@@ -548,9 +586,11 @@ def finetune(
         # the morpheme regression fitted on the train split, saved and read back as the workers will
         from .baseline import fit_baseline, load_companion, save_companion
 
-        save_companion(fit_baseline(train_texts, train_labels, "morph"), output)
+        save_companion(fit_baseline(train_texts, train_labels, "morph", morphemes), output)
         saved = load_companion(output)
-        companion = {split: saved.margins(texts) for split, texts, _, _ in splits}
+        companion = {
+            split: saved.margins(texts, morphemes and morphemes(texts), KIWI_MORPHEMES) for split, texts, _, _ in splits
+        }
     if binary:
         if config.calibration and len(set(val_labels)) == 2:
             fitted = calibration_map.fit(
@@ -561,7 +601,7 @@ def finetune(
             )
             fitted["fitted_on"] = f"validation ({len(val_labels)} examples, {sum(val_labels)} positive)"
             calibration_map.save(output, fitted)
-        compared = comparison_scores(data, {split: texts for split, texts, _, _ in splits})
+        compared = comparison_scores(data, {split: texts for split, texts, _, _ in splits}, morphemes)
         comparison = {name: {} for name in COMPARED}
     for split, texts, labels, _ in splits:
         results[split] = classification_metrics(labels, raw[split])

@@ -38,7 +38,6 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-import emoji
 import numpy as np
 
 PROFILE_DIR = Path(__file__).resolve().parent / "resources" / "profiles"
@@ -829,6 +828,8 @@ def _second_stretch(text, special_mode, fold_punctuation):
 
 def _apply_emoji(text, mode):
     """Emoji runs dropped or normalised: (text, how many emoji were dropped or shortened)."""
+    import emoji  # here: the tokenizer loads (plm.vocab) where the emoji package is not installed
+
     changed = 0
 
     def drop(match):

@@ -23,6 +23,7 @@ def finetune_config(options, **task_fields):
         seed=options["seed"],
         patience=options["patience"],
         threads=options["threads"],
+        device=options["device"],
         init=options["init"],
         preprocess="" if options["preprocess"] == "none" else options["preprocess"],
         **task_fields,
@@ -191,6 +192,19 @@ class Command(BaseCommand):
         parser.add_argument("--max-train", type=int, help="use at most this many train examples (a fixed subset)")
         parser.add_argument("--max-eval", type=int, help="use at most this many validation and test examples each")
         parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+        parser.add_argument(
+            "--device",
+            default="",
+            help="torch device to train on (default: a CUDA GPU where torch sees one, else the CPU)",
+        )
+        parser.add_argument(
+            "--export-bundle",
+            metavar="DIR",
+            help="write what fine-tuning needs (the labelled set and the teacher-scored pool, or the attribute "
+            "sentences and the weak ones, each text beside what the model reads of it, and the options) to DIR and "
+            "stop, for "
+            "`python -m plm.finetune_bundle DIR` on a machine without Django, Kiwi or the shared data (a GPU)",
+        )
 
     def handle(self, *args, **options):
         from plm import datasets, finetune, semisupervised
@@ -250,6 +264,19 @@ class Command(BaseCommand):
                 )
                 info.update(teacher)
                 unlabelled = (texts, probabilities, info)
+            if options["export_bundle"]:
+                from plm import finetune_bundle
+
+                written = finetune_bundle.export(
+                    options["export_bundle"], model, data, config, options["task"], unlabelled
+                )
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"bundle written: {written} (fine-tune it where torch runs: python -m plm.finetune_bundle "
+                        f"{written} --out DIR)"
+                    )
+                )
+                return
             metrics = finetune.finetune(
                 model,
                 data,
@@ -313,6 +340,19 @@ class Command(BaseCommand):
                 weak = attributes_model.weak_sentences(
                     rows, taxonomy, options["weak_labels"], seed=options["seed"], log=self.stdout.write, teacher=teacher
                 )
+            if options["export_bundle"]:
+                from plm import finetune_bundle
+
+                written = finetune_bundle.export_attributes(
+                    options["export_bundle"], model, rows, config, weak, options["weak_target"]
+                )
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"bundle written: {written} (train it where torch runs: python -m plm.finetune_bundle "
+                        f"{written} --out DIR; then build_attribute_tagger --partner DIR scores the test split)"
+                    )
+                )
+                return
             topics = attributes_model.topic_reviews_for(options["topic_check"], log=self.stdout.write)
             metrics = attributes_model.train(
                 model,
