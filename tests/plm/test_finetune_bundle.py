@@ -7,8 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from plm import datasets, finetune, finetune_bundle, morphemes
-from tests import tiny
-from tests.plm.test_semisupervised import pool_file, read_jsonl
+from tests.plm.test_semisupervised import pool_file, read_jsonl, tiny_semi_supervised
 
 pytestmark = pytest.mark.django_db
 
@@ -19,25 +18,8 @@ def bundle(tmp_path_factory, tiny_classifier_dir):
     work = tmp_path_factory.mktemp("bundle")
     path, _ = pool_file(work / "pool.jsonl", datasets.load_unused())
     out = io.StringIO()
-    tiny.finetune_unused(
-        tiny_classifier_dir,
-        work / "never-written",
-        "--max-train",
-        "300",
-        "--max-eval",
-        "150",
-        "--unlabelled",
-        str(path),
-        "--teacher",
-        "baseline",
-        "--preprocess",
-        "kiwi-morphemes",
-        "--companion",
-        "morph-baseline",
-        "--export-bundle",
-        str(work / "bundle"),
-        stdout=out,
-    )
+    flags = ("--preprocess", "kiwi-morphemes", "--companion", "morph-baseline", "--export-bundle", work / "bundle")
+    tiny_semi_supervised(tiny_classifier_dir, work / "never-written", path, *map(str, flags), stdout=out)
     assert "bundle written" in out.getvalue() and not (work / "never-written" / "model.safetensors").exists()
     return work / "bundle", tiny_classifier_dir
 

@@ -202,25 +202,22 @@ def test_a_pool_with_nothing_left_is_a_clear_error(tmp_path, unused_set):
         semisupervised.build_pool(str(tmp_path / "missing.jsonl"), unused_set)
 
 
+def tiny_semi_supervised(model_dir, output, pool, *flags, **kwargs):
+    """`finetune_unused` on a subsample (300 train, 150 validation and 150 test examples) with `pool` scored by
+    the baseline teacher, plus `flags`."""
+    subsample = ("--max-train", "300", "--max-eval", "150")
+    return tiny.finetune_unused(
+        model_dir, output, *subsample, "--unlabelled", str(pool), "--teacher", "baseline", *flags, **kwargs
+    )
+
+
 @pytest.fixture(scope="module")
 def semi_supervised_run(tmp_path_factory, tiny_classifier_dir, unused_set):
     """A tiny semi-supervised fine-tuning run on a subsample of the hand-labelled set."""
     work = tmp_path_factory.mktemp("semi")
     path, _ = pool_file(work / "pool.jsonl", unused_set)
     out = io.StringIO()
-    tiny.finetune_unused(
-        tiny_classifier_dir,
-        work / "model",
-        "--max-train",
-        "300",
-        "--max-eval",
-        "150",
-        "--unlabelled",
-        str(path),
-        "--teacher",
-        "baseline",
-        stdout=out,
-    )
+    tiny_semi_supervised(tiny_classifier_dir, work / "model", path, stdout=out)
     return work / "model", out.getvalue()
 
 
