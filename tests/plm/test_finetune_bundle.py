@@ -146,3 +146,29 @@ def test_an_attribute_bundle_trains_without_kiwi_and_its_test_split_is_left_to_t
     (tmp_path / "bundle" / "bundle.json").write_text(json.dumps(meta))
     with pytest.raises(finetune_bundle.BundleError, match="taxonomy version 'older'"):
         finetune_bundle.load(tmp_path / "bundle")
+
+
+def test_the_sweep_ranks_its_runs_on_validation_and_packs_the_best(bundle, tmp_path):
+    import subprocess
+    import sys
+    import tarfile
+    from pathlib import Path
+
+    directory, _ = bundle
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "benchmarks/finetune_sweep.py", str(directory), "--seeds", "1", "2", "--learning-rates",
+         "3e-4", "1e-3", "--epochs", "1", "--jobs", "2", "--threads", "1", "--keep", "1", "--out", str(tmp_path)],
+        cwd=root, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    runs = summary["runs"]
+    assert len(runs) == 4 and {r["seed"] for r in runs} == {1, 2}
+    keys = [(r["validation"]["ap"], r["validation"]["network_ap"]) for r in runs]
+    assert keys == sorted(keys, reverse=True)  # best first
+    assert summary["kept"] == [{"rank": 1, "name": runs[0]["name"], "archive": "best-1.tar.gz"}]
+    with tarfile.open(tmp_path / "best-1.tar.gz") as tar:
+        assert f"{runs[0]['name']}/model.safetensors" in tar.getnames()
+    assert not (tmp_path / runs[1]["name"] / "model.safetensors").exists()  # the others keep their figures only
+    assert "(control)" in done.stdout and "Δ validation network AP" in done.stdout
