@@ -5,8 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install browser clean unused-model attribute-tagger attribute-electra pretrained-model \
-	domain-pretraining-data domain-electra serve lint fmt
+.PHONY: demo test install browser clean unused-model unused-model-bundle attribute-tagger attribute-electra \
+	pretrained-model domain-pretraining-data domain-electra serve lint fmt
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,12 @@ clean:
 # fine-tuned from the shipped domain-pretrained base (models/domain-electra; `make domain-electra` rebuilds that).
 unused-model: install
 	DEBUG=1 $(PY) manage.py build_unused_model --base-model models/domain-electra --output models/unused-electra
+
+# The same recipe's inputs for a GPU machine (about a minute here): the labelled set, the teacher-scored pool and
+# their Kiwi morphemes in var/bundles/unused. There, with plm/ and models/domain-electra beside it and torch,
+# transformers and scikit-learn alone: python -m plm.finetune_bundle var/bundles/unused --out DIR
+unused-model-bundle: install
+	DEBUG=1 $(PY) manage.py build_unused_model --base-model models/domain-electra --export-bundle var/bundles/unused
 
 # Rebuild the shipped attribute tagger (models/attributes-backoff) from data/labelled/attributes and its ELECTRA
 # partner (models/attributes-backoff/partner, exported to int8 ONNX again): about 2 minutes; backoff.json, backoff.safetensors and

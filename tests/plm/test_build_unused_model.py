@@ -115,3 +115,20 @@ def test_a_pretrained_base_replaces_the_vocabulary_and_the_random_start(tmp_path
     assert vocabulary(out) == vocabulary(base)
     card = (out / "README.md").read_text()
     assert f"fine-tuned from the pretrained `{base}`" in card and f"--base-model {base} --preprocess none" in card
+    # the same recipe as a bundle for a GPU machine: nothing trained, the recipe's options recorded
+    bundle = tmp_path / "bundle"
+    try:
+        call_command("build_unused_model", *args, "--export-bundle", str(bundle), stdout=io.StringIO())
+        assert not (work / "round-1" / "model.safetensors").exists()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    meta = json.loads((bundle / "bundle.json").read_text())
+    assert meta["model"] == str(base) and meta["pool"]["size"] == 100
+    recipe = {k: meta["config"][k] for k in ("learning_rate", "unlabelled_weight", "companion", "gift_as", "metric")}
+    assert recipe == {
+        "learning_rate": 3e-4,
+        "unlabelled_weight": 0.5,
+        "companion": "morph-baseline",
+        "gift_as": "used",
+        "metric": "average_precision",
+    }

@@ -16,6 +16,10 @@ The recipe, every step one of the project's own commands or functions:
 With --extra-labels (the monthly retrain), labelled-set files such as export_decisions' reviewers' decisions
 join the hand labels' train and validation splits (`plm.datasets.merge_extra_labels`); the hand-labelled
 test split stays the measure. Nothing is downloaded; it needs the shared data and about 15 minutes on two cores.
+
+With --export-bundle DIR it stops after writing round 1's inputs (`plm.finetune_bundle`) for a GPU machine, where
+`python -m plm.finetune_bundle DIR --out MODEL` trains them into the directory finetune_classifier writes (this
+command's card, rounds and guideline figures are its own, written where it runs).
 """
 
 import io
@@ -114,6 +118,13 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument("--threads", type=int, default=0)
         parser.add_argument(
+            "--export-bundle",
+            metavar="DIR",
+            help="write round 1's fine-tuning bundle (finetune_classifier --export-bundle: the labelled set, the "
+            "teacher-scored pool and their morphemes, this recipe's options) to DIR and stop, for python -m "
+            "plm.finetune_bundle on a GPU machine",
+        )
+        parser.add_argument(
             "--extra-labels",
             action="append",
             default=[],
@@ -207,8 +218,11 @@ class Command(BaseCommand):
                 options["companion"],
                 *(["--gift-as", options["gift_as"]] if options["gift_as"] != "leave-out" else []),
                 *(["--data", str(labels_file)] if labels_file else []),
+                *(["--export-bundle", options["export_bundle"]] if options["export_bundle"] else []),
                 **quiet,
             )
+            if options["export_bundle"]:  # the recipe's inputs, for a GPU machine; nothing trained here
+                return
             metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
             rounds.append((metrics["validation"]["average_precision"], number, out, metrics))
             teacher = f"{options['teacher']},{out}"
