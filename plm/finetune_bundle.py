@@ -51,6 +51,26 @@ def _read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def _write(directory, rows, pool, meta):
+    """The bundle's three files: rows and pool (None: no pool file, an earlier one removed) as gzipped JSONL,
+    and bundle.json (meta with the format and the examples per split added); returns the folder."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = list(rows)
+    _write_jsonl(directory / ROWS_FILE, rows)
+    if pool is not None:
+        _write_jsonl(directory / POOL_FILE, pool)
+    elif (directory / POOL_FILE).exists():
+        (directory / POOL_FILE).unlink()
+    meta = {
+        "format": FORMAT,
+        **meta,
+        "examples": {s: sum(1 for r in rows if r["split"] == s) for s in ("train", "validation", "test")},
+    }
+    (directory / BUNDLE_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    return directory
+
+
 def export(directory, model_dir, data, config, task, unlabelled=None, reader=None):
     """Write the bundle of finetune(model_dir, data, ..., config, unlabelled) to `directory`; returns its path.
 
@@ -60,10 +80,8 @@ def export(directory, model_dir, data, config, task, unlabelled=None, reader=Non
     reads = reader or (lambda texts: preprocess(config.preprocess, texts))
     if len(data.label_names) != 2 and unlabelled is not None:
         raise BundleError("a teacher-scored pool needs a 2-label task")
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     read = reads(data.texts)
-    rows = [
+    rows = (
         {
             "text": text,
             "read": read[i],
@@ -73,28 +91,19 @@ def export(directory, model_dir, data, config, task, unlabelled=None, reader=Non
             "row": data.rows[i] if data.rows else {},
         }
         for i, text in enumerate(data.texts)
-    ]
-    _write_jsonl(directory / ROWS_FILE, rows)
-    pool_info = None
+    )
+    pool, pool_info = None, None
     if unlabelled is not None:
         texts, probabilities, pool_info = unlabelled
-        _write_jsonl(
-            directory / POOL_FILE,
-            ({"text": t, "read": r, "probability": float(p)} for t, r, p in zip(texts, reads(texts), probabilities)),
-        )
-    elif (directory / POOL_FILE).exists():
-        (directory / POOL_FILE).unlink()  # a bundle without a pool has no pool file left from an earlier one
+        pool = ({"text": t, "read": r, "probability": float(p)} for t, r, p in zip(texts, reads(texts), probabilities))
     meta = {
-        "format": FORMAT,
         "task": task,
         "label_names": list(data.label_names),
         "model": str(model_dir),
         "config": asdict(config),
         "pool": pool_info,
-        "examples": {s: sum(1 for x in data.splits if x == s) for s in ("train", "validation", "test")},
     }
-    (directory / BUNDLE_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
-    return directory
+    return _write(directory, rows, pool, meta)
 
 
 def export_attributes(directory, model_dir, rows, config, weak=None, weak_target=1.0):
@@ -104,32 +113,21 @@ def export_attributes(directory, model_dir, rows, config, weak=None, weak_target
     from .attributes_model import taxonomy_version
     from .morphemes import preprocess
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     read = preprocess(config.preprocess, [r["text"] for r in rows])
-    _write_jsonl(directory / ROWS_FILE, ({**r, "read": read[i]} for i, r in enumerate(rows)))
-    weak_info = None
+    pool, weak_info = None, None
     if weak is not None:
         texts, labels, weak_info = weak
         weak_read = preprocess(config.preprocess, list(texts))
-        _write_jsonl(
-            directory / POOL_FILE,
-            ({"text": t, "read": r, "labels": lab} for t, r, lab in zip(texts, weak_read, labels)),
-        )
-    elif (directory / POOL_FILE).exists():
-        (directory / POOL_FILE).unlink()
+        pool = ({"text": t, "read": r, "labels": lab} for t, r, lab in zip(texts, weak_read, labels))
     meta = {
-        "format": FORMAT,
         "task": "attributes",
         "model": str(model_dir),
         "config": asdict(config),
         "pool": weak_info,
         "weak_target": weak_target,
         "taxonomy_version": taxonomy_version(),
-        "examples": {s: sum(1 for r in rows if r["split"] == s) for s in ("train", "validation", "test")},
     }
-    (directory / BUNDLE_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
-    return directory
+    return _write(directory, ({**r, "read": read[i]} for i, r in enumerate(rows)), pool, meta)
 
 
 def load(directory):
@@ -154,15 +152,20 @@ def load(directory):
         rows=[r["row"] for r in rows],
     )
     readings = {r["text"]: r["read"] for r in rows}
-    unlabelled = None
-    if meta.get("pool") is not None:
-        if not (directory / POOL_FILE).is_file():
-            raise BundleError(f"{directory}: {BUNDLE_FILE} records a pool, and {POOL_FILE} is missing")
-        pool = _read_jsonl(directory / POOL_FILE)
-        readings.update((r["text"], r["read"]) for r in pool)
-        unlabelled = ([r["text"] for r in pool], [r["probability"] for r in pool], meta["pool"])
-
+    pool = _pool(directory, meta, readings)
+    unlabelled = None if pool is None else ([r["text"] for r in pool], [r["probability"] for r in pool], meta["pool"])
     return meta, data, unlabelled, _reader(readings)
+
+
+def _pool(directory, meta, readings):
+    """The pool's rows (None where the bundle records none), their readings added to `readings`."""
+    if meta.get("pool") is None:
+        return None
+    if not (directory / POOL_FILE).is_file():
+        raise BundleError(f"{directory}: {BUNDLE_FILE} records a pool, and {POOL_FILE} is missing")
+    pool = _read_jsonl(directory / POOL_FILE)
+    readings.update((r["text"], r["read"]) for r in pool)
+    return pool
 
 
 def _reader(readings):
@@ -185,15 +188,12 @@ def _load_attributes(directory, meta, rows):
             f"{taxonomy_version()!r}: export the bundle again"
         )
     readings = {r["text"]: r.pop("read") for r in rows}
-    weak = None
-    if meta.get("pool") is not None:
-        pool = _read_jsonl(directory / POOL_FILE)
-        readings.update((r["text"], r["read"]) for r in pool)
-        weak = ([r["text"] for r in pool], [r["labels"] for r in pool], meta["pool"])
+    pool = _pool(directory, meta, readings)
+    weak = None if pool is None else ([r["text"] for r in pool], [r["labels"] for r in pool], meta["pool"])
     return meta, rows, weak, _reader(readings)
 
 
-OVERRIDES = {  # command-line option: (FinetuneConfig field, type)
+OVERRIDES = {  # FinetuneConfig fields a run may replace, with their types (--learning-rate: learning_rate)
     "epochs": int,
     "batch_size": int,
     "learning_rate": float,
@@ -218,26 +218,17 @@ def run(directory, out, model=None, **overrides):
     changed = {k: v for k, v in overrides.items() if v is not None}
     for key, value in changed.items():
         setattr(config, key, value)
+    base = model or meta["model"]
     if meta["task"] == "attributes":
         from .attributes_model import train
 
         # the test split and the topic check are scored by build_attribute_tagger --partner OUT (or evaluate)
+        weak_target = meta.get("weak_target", 1.0)
         metrics = train(
-            model or meta["model"],
-            data,
-            out,
-            config,
-            weak=unlabelled,
-            weak_target=meta.get("weak_target", 1.0),
-            reader=reader,
-            evaluate_test=False,
+            base, data, out, config, weak=unlabelled, weak_target=weak_target, reader=reader, evaluate_test=False
         )
-        metrics["bundle"] = {"path": str(directory), "options_replaced": changed}
-        (Path(out) / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
-        return metrics
-    metrics = finetune(
-        model or meta["model"], data, out, config, task=meta["task"], unlabelled=unlabelled, reader=reader
-    )
+    else:
+        metrics = finetune(base, data, out, config, task=meta["task"], unlabelled=unlabelled, reader=reader)
     metrics["bundle"] = {"path": str(directory), "options_replaced": changed}
     (Path(out) / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
     return metrics
