@@ -1,7 +1,7 @@
 """A sweep of fine-tuning recipes on bundles (`finetune_classifier --export-bundle`), ranked on validation.
 
-Every run is `python -m plm.finetune_bundle BUNDLE --out DIR` with its options replaced (seed, learning rate,
-unlabelled weight, epochs); runs go `--jobs` at a time (one GPU takes several: the classifiers are small), seeds
+Every run is `python -m plm.finetune_bundle BUNDLE --out DIR` with its options replaced (base model, seed, learning
+rate, unlabelled weight, epochs); runs go `--jobs` at a time (one GPU takes several: the classifiers are small), seeds
 in the outer loop so that a sweep stopped by `--seconds` holds whole recipes. It needs no Django and no Kiwi:
 copy `plm/`, the base model and the bundles to a GPU machine and run it there.
 
@@ -51,6 +51,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bundles", nargs="+")
     parser.add_argument("--out", required=True)
+    parser.add_argument(
+        "--models", nargs="+", default=[""], help="base model directories to start from (default: the bundle's own)"
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[42])
     parser.add_argument("--learning-rates", nargs="+", type=float, default=[3e-4])
     parser.add_argument("--unlabelled-weights", nargs="+", type=float, default=[0.5])
@@ -66,13 +69,16 @@ def main():
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    recipes = list(itertools.product(args.bundles, args.learning_rates, args.unlabelled_weights, args.epochs))
+    recipes = list(
+        itertools.product(args.bundles, args.models, args.learning_rates, args.unlabelled_weights, args.epochs)
+    )
     queue = [(seed, *recipe) for seed in args.seeds for recipe in recipes]
     started, running, done = time.perf_counter(), [], []
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
 
-    def name_of(seed, bundle, lr, uw, epochs):
-        return f"{Path(bundle).name}-lr{lr:g}-uw{uw:g}-e{epochs}-s{seed}"
+    def name_of(seed, bundle, model, lr, uw, epochs):
+        base = f"-{Path(model).name}" if model else ""
+        return f"{Path(bundle).name}{base}-lr{lr:g}-uw{uw:g}-e{epochs}-s{seed}"
 
     while queue or running:
         while queue and len(running) < args.jobs:
@@ -80,16 +86,17 @@ def main():
                 print(f"{len(queue)} run(s) not started: --seconds {args.seconds:g} reached", flush=True)
                 queue = []
                 break
-            seed, bundle, lr, uw, epochs = queue.pop(0)
-            name = name_of(seed, bundle, lr, uw, epochs)
+            seed, bundle, model, lr, uw, epochs = queue.pop(0)
+            name = name_of(seed, bundle, model, lr, uw, epochs)
             command = [
                 sys.executable, "-m", "plm.finetune_bundle", bundle, "--out", str(out / name),
                 "--seed", str(seed), "--learning-rate", str(lr), "--unlabelled-weight", str(uw),
                 "--epochs", str(epochs), "--patience", str(epochs), "--threads", str(args.threads),
             ]  # fmt: skip
+            command += ["--model", model] if model else []
             log = open(out / f"{name}.log", "w")
             process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-            running.append((process, log, name, (bundle, lr, uw, epochs), seed, time.perf_counter()))
+            running.append((process, log, name, (bundle, model, lr, uw, epochs), seed, time.perf_counter()))
         time.sleep(1)
         if args.kill_after and time.perf_counter() - started > args.kill_after and running:
             print(f"{len(running)} run(s) stopped: --kill-after {args.kill_after:g} reached", flush=True)
@@ -131,7 +138,7 @@ def main():
     summary = {"runs": done, "kept": kept, "seconds": round(time.perf_counter() - started)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
 
-    print("\nrecipe (bundle, lr, unlabelled weight, epochs) | seeds | validation AP stack / network | "
+    print("\nrecipe (bundle, base model, lr, unlabelled weight, epochs) | seeds | validation AP stack / network | "
           "test AUROC stack / network | test AP stack / network")  # fmt: skip
     control = None
     for recipe in recipes:
@@ -152,7 +159,8 @@ def main():
         control = control or avg
         delta = " (control)" if avg is control else f" (Δ validation network AP {avg['v_net'] - control['v_net']:+.4f})"
         print(
-            f"{Path(recipe[0]).name} {recipe[1]:g} {recipe[2]:g} {recipe[3]} | {len(rows)} | "
+            f"{Path(recipe[0]).name} {Path(recipe[1]).name or '(bundle)'} {recipe[2]:g} {recipe[3]:g} {recipe[4]} | "
+            f"{len(rows)} | "
             f"{avg['v_ap']:.4f} / {avg['v_net']:.4f} | {avg['t_auroc']:.4f} / {avg['t_net_auroc']:.4f} | "
             f"{avg['t_ap']:.4f} / {avg['t_net_ap']:.4f}{delta}"
         )

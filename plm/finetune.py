@@ -52,6 +52,8 @@ class FinetuneConfig:
     companion: str = ""  # "morph-baseline": stack the morpheme regression into the calibration (companion.json)
     gift_as: str = ""  # unused task: the label gift reviews were trained and evaluated as ("" = left out); a record
     device: str = ""  # "" = a CUDA GPU where torch sees one, else the CPU; or "cpu", "cuda", "cuda:1"
+    head_seed: int | None = None  # seed of the new classification head's weights (None: `seed`); runs that share it
+    # and differ in `seed` (the data order, dropout) start from the same weights, so their weights can be averaged
 
 
 class FinetuneError(Exception):
@@ -475,8 +477,10 @@ def finetune(
             f"companion {config.companion!r}: only morph-baseline, on a 2-label task with platt calibration"
         )
     metric = pick_metric(config, data.label_names)
-    set_seed(config.seed)
+    set_seed(config.seed if config.head_seed is None else config.head_seed)
     tokenizer, model = load_model(model_dir, data.label_names, config.init)
+    if config.head_seed is not None:  # (without one, the run goes on from where the head's draws left off, as before)
+        set_seed(config.seed)
     from .morphemes import CONFIG_KEY, KIWI_MORPHEMES, check, preprocess
 
     check(config.preprocess)

@@ -200,6 +200,7 @@ OVERRIDES = {  # FinetuneConfig fields a run may replace, with their types (--le
     "unlabelled_weight": float,
     "max_length": int,
     "seed": int,
+    "head_seed": int,
     "patience": int,
     "threads": int,
     "device": str,
@@ -229,7 +230,7 @@ def run(directory, out, model=None, **overrides):
         )
     else:
         metrics = finetune(base, data, out, config, task=meta["task"], unlabelled=unlabelled, reader=reader)
-    metrics["bundle"] = {"path": str(directory), "options_replaced": changed}
+    metrics["bundle"] = {"path": str(directory), "model": str(base), "options_replaced": changed}
     (Path(out) / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
     return metrics
 

@@ -58,6 +58,27 @@ def pack(token_lists, max_length, cls_id, sep_id, pad_id=0):
     return out
 
 
+def with_shape(recipe, hidden_size=None, layers=None, heads=None, embedding_size=None):
+    """The recipe with another discriminator shape: the intermediate size follows the hidden size (× 4) and the heads
+    default to one per 64 hidden units, as `build_domain_pretraining` sets them."""
+    recipe = dict(recipe)
+    if hidden_size:
+        recipe["hidden_size"] = hidden_size
+        recipe["intermediate_size"] = 4 * hidden_size
+        recipe["num_attention_heads"] = max(1, hidden_size // 64)
+    if layers:
+        recipe["num_hidden_layers"] = layers
+    if heads:
+        recipe["num_attention_heads"] = heads
+    if embedding_size:
+        recipe["embedding_size"] = embedding_size
+    if recipe["hidden_size"] % recipe["num_attention_heads"]:
+        raise ValueError(
+            f"hidden size {recipe['hidden_size']} is not a multiple of {recipe['num_attention_heads']} attention heads"
+        )
+    return recipe
+
+
 def build_models(recipe):
     """(generator, discriminator) from a recipe's model shape, sharing the token, position and type embeddings."""
     from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
@@ -236,12 +257,15 @@ def pretrain(
     device=None,
     log=print,
     log_every=500,
+    shape=None,
 ):
-    """Pretrain on data_dir's sequences for at most `seconds` of training (and `steps`); write out_dir. Returns the log."""
+    """Pretrain on data_dir's sequences for at most `seconds` of training (and `steps`); write out_dir. Returns the log.
+
+    `shape` replaces the data's model shape (`with_shape`), so one data directory serves several sizes."""
     import torch
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    recipe = json.loads((data_dir / "pretraining.json").read_text(encoding="utf-8"))
+    recipe = with_shape(json.loads((data_dir / "pretraining.json").read_text(encoding="utf-8")), **(shape or {}))
     sequences = np.load(data_dir / "sequences.npy")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
@@ -354,6 +378,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda where there is one)")
     parser.add_argument("--log-every", type=int, default=500)
+    shape = parser.add_argument_group("model shape (default: the data's pretraining.json)")
+    shape.add_argument("--hidden-size", type=int, help="discriminator hidden size (intermediate: 4 ×)")
+    shape.add_argument("--layers", type=int, help="discriminator layers")
+    shape.add_argument("--heads", type=int, help="attention heads (default: hidden size / 64)")
+    shape.add_argument("--embedding-size", type=int)
     args = parser.parse_args(argv)
     if not (Path(args.data_dir) / "sequences.npy").is_file():
         parser.error(f"{args.data_dir}: no sequences.npy (make it with manage.py build_domain_pretraining)")
@@ -367,6 +396,12 @@ def main(argv=None):
         seed=args.seed,
         device=args.device,
         log_every=args.log_every,
+        shape={
+            "hidden_size": args.hidden_size,
+            "layers": args.layers,
+            "heads": args.heads,
+            "embedding_size": args.embedding_size,
+        },
     )
     print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
 

@@ -242,3 +242,45 @@ def test_without_a_model_the_shipped_pretrained_electra_is_the_start(sun_or_skin
     # move a weight by far less
     for name in ("electra.embeddings.position_embeddings.weight", "electra.encoder.layer.0.output.dense.weight"):
         assert (trained[name] - stored[name].float()).abs().max() < 0.01, name
+
+
+def test_runs_that_share_a_head_seed_start_from_the_same_head_and_differ_in_the_rest(
+    sun_or_skin, tiny_classifier_dir, tmp_path, monkeypatch
+):
+    """head_seed: the new head's weights follow it, the data order and dropout follow seed (weights averaged across
+    such runs start from one point)."""
+    from plm import finetune
+
+    class Loaded(Exception):
+        pass
+
+    heads, draws, real = [], [], finetune.load_model
+
+    def load_model(*args, **kwargs):
+        tokenizer, model = real(*args, **kwargs)
+        heads.append(model.classifier.out_proj.weight.detach().clone())
+        return tokenizer, model
+
+    def encode(*args, **kwargs):  # the first step after the seeds are set: what the run's RNG draws
+        import torch
+
+        draws.append(torch.rand(3))
+        raise Loaded
+
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    base = tmp_path / "encoder-only"  # a base without a classification head: each run makes a new one
+    shutil.copytree(tiny_classifier_dir, base)
+    weights = load_file(base / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if not k.startswith("classifier.")}, str(base / "model.safetensors"))
+    monkeypatch.setattr(finetune, "load_model", load_model)
+    monkeypatch.setattr(finetune, "encode", encode)
+    data = finetune_data(sun_or_skin)
+    for seed, head_seed in ((1, 42), (2, 42), (42, None), (1, None)):
+        with pytest.raises(Loaded):
+            finetune.finetune(base, data, tmp_path / "out", finetune.FinetuneConfig(seed=seed, head_seed=head_seed))
+    assert heads[0].equal(heads[1]) and heads[0].equal(heads[2])  # head seed 42 gives seed 42's head
+    assert not heads[0].equal(heads[3])  # without it, seed 1 draws another head
+    assert not draws[0].equal(draws[1])  # the rest of the run follows its own seed

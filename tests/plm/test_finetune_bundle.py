@@ -149,16 +149,20 @@ def test_an_attribute_bundle_trains_without_kiwi_and_its_test_split_is_left_to_t
 
 
 def test_the_sweep_ranks_its_runs_on_validation_and_packs_the_best(bundle, tmp_path):
+    import shutil
     import subprocess
     import sys
     import tarfile
     from pathlib import Path
 
-    directory, _ = bundle
+    directory, model_dir = bundle
     root = Path(__file__).resolve().parents[2]
+    base = tmp_path / "another-base"
+    shutil.copytree(model_dir, base)
     done = subprocess.run(
         [sys.executable, "benchmarks/finetune_sweep.py", str(directory), "--seeds", "1", "2", "--learning-rates",
-         "3e-4", "1e-3", "--epochs", "1", "--jobs", "2", "--threads", "1", "--keep", "1", "--out", str(tmp_path)],
+         "3e-4", "1e-3", "--epochs", "1", "--jobs", "2", "--threads", "1", "--keep", "1", "--out", str(tmp_path),
+         "--models", str(base)],
         cwd=root, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
@@ -172,3 +176,6 @@ def test_the_sweep_ranks_its_runs_on_validation_and_packs_the_best(bundle, tmp_p
         assert f"{runs[0]['name']}/model.safetensors" in tar.getnames()
     assert not (tmp_path / runs[1]["name"] / "model.safetensors").exists()  # the others keep their figures only
     assert "(control)" in done.stdout and "Δ validation network AP" in done.stdout
+    assert all("another-base" in r["name"] for r in runs)  # --models: every run started from the base given
+    metrics = json.loads((tmp_path / runs[1]["name"] / "metrics.json").read_text())
+    assert metrics["base_model"] == str(base) and metrics["bundle"]["model"] == str(base)

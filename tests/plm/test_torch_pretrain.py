@@ -117,6 +117,24 @@ def test_the_time_budget_stops_a_run_and_still_writes_it(tmp_path):
     assert result["steps"] == 1 and (tmp_path / "out" / "model.safetensors").is_file()
 
 
+def test_the_command_line_replaces_the_datas_model_shape(tmp_path, capsys):
+    from transformers import ElectraForPreTraining
+
+    data = make_data(tmp_path / "data")
+    argv = [str(data), "--out", str(tmp_path / "wide"), "--steps", "1", "--batch-size", "4", "--device", "cpu"]
+    torch_pretrain.main([*argv, "--hidden-size", "64", "--layers", "3"])
+    config = ElectraForPreTraining.from_pretrained(tmp_path / "wide").config
+    assert (config.hidden_size, config.num_hidden_layers, config.intermediate_size) == (64, 3, 256)
+    assert config.num_attention_heads == 1  # one head per 64 hidden units, as build_domain_pretraining sets them
+    logged = json.loads((tmp_path / "wide" / "pretraining_log.json").read_text())
+    assert (
+        logged["recipe"]["hidden_size"] == 64
+        and json.loads((data / "pretraining.json").read_text())["hidden_size"] == 32
+    )
+    with pytest.raises(ValueError, match="not a multiple of 3 attention heads"):
+        torch_pretrain.main([*argv, "--hidden-size", "64", "--heads", "3"])
+
+
 @pytest.mark.django_db
 def test_build_domain_pretraining_packs_the_pool_and_its_base_sets_the_classifiers_reading(tmp_path):
     out = tmp_path / "domain"
