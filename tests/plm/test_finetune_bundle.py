@@ -179,3 +179,57 @@ def test_the_sweep_ranks_its_runs_on_validation_and_packs_the_best(bundle, tmp_p
     assert all("another-base" in r["name"] for r in runs)  # --models: every run started from the base given
     metrics = json.loads((tmp_path / runs[1]["name"] / "metrics.json").read_text())
     assert metrics["base_model"] == str(base) and metrics["bundle"]["model"] == str(base)
+
+
+def test_seed_average_reads_the_runs_and_averages_their_networks_and_weights(bundle, tmp_path, capsys):
+    """benchmarks/seed_average.py: the ensemble's figures are the runs' averaged margins'; a run averaged with itself
+    (weights too) reads as the run; runs that did not start from one head are refused."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from plm import calibration
+
+    spec = importlib.util.spec_from_file_location(
+        "seed_average", Path(__file__).resolve().parents[2] / "benchmarks" / "seed_average.py"
+    )
+    seed_average = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seed_average)
+    directory, _ = bundle
+    runs = []
+    for seed in (1, 2):
+        out = tmp_path / f"s{seed}"
+        options = ["--seed", str(seed), "--head-seed", "5", "--epochs", "1", "--threads", "1"]
+        assert finetune_bundle.main([str(directory), "--out", str(out), *options]) == 0
+        runs.append(str(out))
+    assert seed_average.main([str(directory), *runs, "--json", str(tmp_path / "two.json")]) == 0
+    two = json.loads((tmp_path / "two.json").read_text())
+
+    def test_rows(run):
+        lines = (json.loads(line) for line in open(Path(run) / "predictions.jsonl", encoding="utf-8"))
+        return [p for p in lines if p["split"] == "test"]
+
+    labels = np.array([p["label"] for p in test_rows(runs[0])])
+    margins = [np.array([calibration.margin(p["probabilities"][1]) for p in test_rows(run)]) for run in runs]
+    ensemble = two["test"]["rows"]["ensemble"]["network"]["auroc"]
+    assert ensemble == pytest.approx(roc_auc_score(labels, (margins[0] + margins[1]) / 2))
+    for name in ("s1", "s2", "ensemble", "morpheme regression", "char regression (baseline)"):
+        assert two["test"]["rows"][name]["network"] is not None
+    assert "guideline" not in two or two["guideline"]["examples"] < two["test"]["examples"]
+
+    assert seed_average.main([str(directory), runs[0], runs[0], "--weights", "--json", str(tmp_path / "one.json")]) == 0
+    one = json.loads((tmp_path / "one.json").read_text())["test"]["rows"]
+    assert one["ensemble"]["network"] == pytest.approx(one["s1"]["network"])
+    assert one["weights averaged"]["network"] == pytest.approx(one["s1"]["network"], abs=1e-3)
+
+    other = tmp_path / "no-head-seed"
+    shutil.copytree(runs[1], other)
+    metrics = json.loads((other / "metrics.json").read_text())
+    metrics["config"]["head_seed"] = None
+    (other / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(SystemExit) as stopped:
+        seed_average.main([str(directory), runs[0], str(other), "--weights"])
+    assert stopped.value.code == 2 and "one --head-seed" in capsys.readouterr().err
