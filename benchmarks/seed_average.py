@@ -47,7 +47,16 @@ def read_runs(bundle, runs):
     rows = finetune_bundle._read_jsonl(Path(bundle) / finetune_bundle.ROWS_FILE)
     table, order = {}, None
     for run in runs:
-        predictions = [json.loads(line) for line in open(Path(run) / "predictions.jsonl", encoding="utf-8")]
+        file = Path(run) / "predictions.jsonl"
+        if not file.is_file():
+            raise AverageError(
+                f"{run}: no predictions.jsonl (not a directory finetune_classifier or a bundle run wrote)"
+            )
+        predictions = [json.loads(line) for line in open(file, encoding="utf-8") if line.strip()]
+        if not predictions or any(
+            not {"split", "index", "text", "label", "probabilities"} <= set(p) for p in predictions
+        ):
+            raise AverageError(f"{run}: predictions.jsonl lacks a row's split, index, text, label or probabilities")
         keys = [(p["split"], p["index"]) for p in predictions]
         if order is None:
             order = keys
@@ -147,7 +156,7 @@ def main(argv=None):
             state = average_weights(args.runs)
             max_length = meta["config"].get("max_length", 128)
             averaged = score_weights(state, args.runs[0], rows, table, max_length, meta["model"])
-    except (AverageError, OSError, KeyError) as exc:
+    except (AverageError, OSError) as exc:
         parser.exit(2, f"error: {exc}\n")
     validation = table["validation"]
     ensemble = {s: np.mean([_margins(r["network"]) for r in e["runs"].values()], 0) for s, e in table.items()}

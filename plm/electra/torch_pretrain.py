@@ -386,6 +386,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not (Path(args.data_dir) / "sequences.npy").is_file():
         parser.error(f"{args.data_dir}: no sequences.npy (make it with manage.py build_domain_pretraining)")
+    shape = {"hidden_size": args.hidden_size, "layers": args.layers, "heads": args.heads}
+    shape["embedding_size"] = args.embedding_size
+    try:
+        with_shape(json.loads((Path(args.data_dir) / "pretraining.json").read_text(encoding="utf-8")), **shape)
+    except ValueError as exc:
+        parser.error(str(exc))
     result = pretrain(
         args.data_dir,
         args.out,
@@ -396,12 +402,7 @@ def main(argv=None):
         seed=args.seed,
         device=args.device,
         log_every=args.log_every,
-        shape={
-            "hidden_size": args.hidden_size,
-            "layers": args.layers,
-            "heads": args.heads,
-            "embedding_size": args.embedding_size,
-        },
+        shape=shape,
     )
     print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
 

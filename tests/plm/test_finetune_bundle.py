@@ -233,3 +233,6 @@ def test_seed_average_reads_the_runs_and_averages_their_networks_and_weights(bun
     with pytest.raises(SystemExit) as stopped:
         seed_average.main([str(directory), runs[0], str(other), "--weights"])
     assert stopped.value.code == 2 and "one --head-seed" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        seed_average.main([str(directory), runs[0], str(directory)])
+    assert stopped.value.code == 2 and "no predictions.jsonl" in capsys.readouterr().err

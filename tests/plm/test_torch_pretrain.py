@@ -131,8 +131,9 @@ def test_the_command_line_replaces_the_datas_model_shape(tmp_path, capsys):
         logged["recipe"]["hidden_size"] == 64
         and json.loads((data / "pretraining.json").read_text())["hidden_size"] == 32
     )
-    with pytest.raises(ValueError, match="not a multiple of 3 attention heads"):
+    with pytest.raises(SystemExit) as stopped:
         torch_pretrain.main([*argv, "--hidden-size", "64", "--heads", "3"])
+    assert stopped.value.code == 2 and "not a multiple of 3 attention heads" in capsys.readouterr().err
 
 
 @pytest.mark.django_db
