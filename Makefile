@@ -56,8 +56,9 @@ unused-model-bundle: install
 	DEBUG=1 $(PY) manage.py build_unused_model --base-model models/domain-electra --export-bundle var/bundles/unused
 
 # Rebuild the shipped attribute tagger (models/attributes-backoff) from data/labelled/attributes and its ELECTRA
-# partner (models/attributes-backoff/partner, exported to int8 ONNX again): about 2 minutes; backoff.json, backoff.safetensors and
-# topic.json the same bytes every time. (DEBUG=1: a workshop command on a development machine, no SECRET_KEY needed.)
+# partner (models/attributes-backoff/partner, exported to int8 ONNX again): about 2 minutes; backoff.json and
+# backoff.safetensors the same bytes every time, topic.json on one machine (its regression reads the int8 partner's
+# probabilities, whose last digits differ between CPUs: the same agreement, other coefficients in the third decimal). (DEBUG=1: a workshop command on a development machine, no SECRET_KEY needed.)
 attribute-tagger: install
 	DEBUG=1 $(PY) manage.py build_attribute_tagger --output models/attributes-backoff \
 		--partner models/attributes-backoff/partner

@@ -20,7 +20,9 @@ encoding, padded batches, the optimiser schedule, predictions), only the task's 
   attribute) pairs, per-attribute F1, and polarity accuracy (of the pairs both gold and prediction
   mark present, on attributes with polarity), for the model, the phrase tagger and a TF-IDF +
   logistic regression per output (`fit_tfidf`) on the same rows: all test rows and the random-only
-  ones. `topic_check` is the outside check on `oliveyoung_cream_reviews`' 5-way topic label.
+  ones, with bootstrap intervals of each micro-F1 and of model − phrase tagger and model − TF-IDF + LR
+  (`plm.evaluation.paired_bootstrap_micro_f1` on `row_counts`, resampled by product). `topic_check`
+  is the outside check on `oliveyoung_cream_reviews`' 5-way topic label.
 - **Weak labels** (`weak_sentences`): the phrase tagger's tags on review sentences of train-split
   products only (never a validation or test product, never a hand-labelled text).
 
@@ -207,6 +209,19 @@ def evaluate(gold, predicted, attribute_ids, polarity_ids=None):
         "polarity_pairs": pairs,
         "per_attribute": per_attribute,
     }
+
+
+def row_counts(gold, predicted, attribute_ids):
+    """[(true positives, false positives, false negatives)] of attribute presence per row: `evaluate`'s
+    micro counts, row by row (for the bootstrap)."""
+    return [
+        (
+            sum(1 for a in attribute_ids if a in g and a in p),
+            sum(1 for a in attribute_ids if a in p and a not in g),
+            sum(1 for a in attribute_ids if a in g and a not in p),
+        )
+        for g, p in zip(gold, predicted)
+    ]
 
 
 # --- the TF-IDF baseline -----------------------------------------------------------------------
@@ -539,12 +554,18 @@ def save_thresholds(output, layout, thresholds, version):
 
 
 SUBSETS = (("all", lambda r: True), ("random", lambda r: r.get("selected_by") == "random"))
+BOOTSTRAP_ROUNDS = 1000
 
 
-def evaluate_all(tagger, split, taxonomy, compare=True, log=print):
-    """{"evaluation": {subset: {system: figures}}} on the test split (validation when there is no test),
-    for the model, the phrase tagger and the TF-IDF baseline (fitted on train, thresholds on validation)."""
+def evaluate_all(tagger, split, taxonomy, compare=True, log=print, bootstrap=BOOTSTRAP_ROUNDS):
+    """{"evaluation": {"subsets": {subset: {system: figures}}, "bootstrap": {subset: intervals}, ...}} on the
+    test split (validation when there is no test), for the model, the phrase tagger and the TF-IDF baseline
+    (fitted on train, thresholds on validation).
+
+    `bootstrap` resamples (seed 0; 0: none) give each system's micro-F1 interval and the paired differences
+    model − phrase tagger and model − TF-IDF + LR, drawn by product when every row has one, else by sentence."""
     from .attributes import PhraseTagger
+    from .evaluation import paired_bootstrap_micro_f1
 
     attribute_ids = [a.id for a in taxonomy]
     rows = split.get("test") or split["validation"]
@@ -558,16 +579,30 @@ def evaluate_all(tagger, split, taxonomy, compare=True, log=print):
         val = split["validation"]
         cut = choose_thresholds([r["labels"] for r in val], baseline.probabilities([r["text"] for r in val]), layout)
         predicted["tfidf_lr"] = [decode(p, layout, cut) for p in baseline.probabilities(texts)]
-    result = {}
+    result, intervals = {}, {}
     for subset, keep in SUBSETS:
         indices = [i for i, r in enumerate(rows) if keep(r)]
         gold = [rows[i]["labels"] for i in indices]
         result[subset] = {name: evaluate(gold, [p[i] for i in indices], attribute_ids) for name, p in predicted.items()}
+        if bootstrap and indices:
+            products = [rows[i].get("product_id") for i in indices]
+            by_product = all(products)
+            counts = {name: row_counts(gold, [p[i] for i in indices], attribute_ids) for name, p in predicted.items()}
+            intervals[subset] = paired_bootstrap_micro_f1(
+                counts,
+                "model",
+                rounds=bootstrap,
+                groups=products if by_product else None,
+                seed=0,
+                unit="product" if by_product else "sentence",
+            )
     evaluation = {
         "split": "test" if split.get("test") else "validation",
         "subsets": result,
         "tfidf_lr": TfidfBaseline.NAME if compare else None,
     }
+    if bootstrap:
+        evaluation["bootstrap"] = intervals
     log(report_table(evaluation))
     return {"evaluation": evaluation}
 
@@ -576,7 +611,10 @@ NAMES = {"model": "model", "phrase_tagger": "phrase tagger", "tfidf_lr": "TF-IDF
 
 
 def report_table(evaluation):
-    """The printed comparison: micro P/R/F1 and polarity accuracy per system and subset, then per-attribute F1."""
+    """The printed comparison: micro P/R/F1 and polarity accuracy per system and subset (with the bootstrap's
+    micro-F1 intervals and paired differences when the evaluation holds them), then per-attribute F1."""
+    from .evaluation import format_bootstrap
+
     lines = []
     for subset, systems in evaluation["subsets"].items():
         n = next(iter(systems.values()))["examples"]
@@ -589,6 +627,8 @@ def report_table(evaluation):
                 f"  {NAMES.get(name, name):15}{m['micro_f1']:7.3f}{m['precision']:7.3f}{m['recall']:7.3f}"
                 f"   {pol} ({m['polarity_pairs']} pairs)"
             )
+        if evaluation.get("bootstrap", {}).get(subset):
+            lines.append(format_bootstrap(evaluation["bootstrap"][subset], NAMES, indent="  "))
     systems = evaluation["subsets"]["all"]
     lines.append("per-attribute F1 (all test rows; support): " + " / ".join(NAMES.get(s, s) for s in systems))
     first = next(iter(systems.values()))["per_attribute"]

@@ -267,30 +267,33 @@ def _batch(b):
 def test_the_batch_files_hold_their_sentences_as_the_schema_says():
     """Batches 1-3: the first selection (550 each, random or stratified by the phrase tagger, every split).
     Batches 4-6: `select-more` rounds (400 each, random or the back-off tagger's uncertainty, train and
-    validation products only, so the test split stays the 209 sentences it was), ids following on."""
+    validation products only, so the test split stays the 209 sentences it was), ids following on. Batch 7:
+    `select-test`, 300 sentences of test products drawn at random."""
     ids, texts = [], set()
-    for b in (1, 2, 3, 4, 5, 6):
+    for b in (1, 2, 3, 4, 5, 6, 7):
         rows = _batch(b)
-        assert len(rows) == (550 if b <= 3 else 400)
+        assert len(rows) == (550 if b <= 3 else 400 if b <= 6 else 300)
         for r in rows:
             assert list(r) == ["id", "text", "review_ref", "product_id", "split", "selected_by"]
             assert len(r["text"]) >= 6 and re.fullmatch(r"oliveyoung_[a-z_0-9]+/.+:\d+", r["review_ref"])
             assert r["split"] == stable_split(r["product_id"], (0.7, 0.15, 0.15))
             if b <= 3:
                 assert r["selected_by"] == "random" or r["selected_by"].startswith("phrase:")
+            elif b == 7:
+                assert r["split"] == "test" and r["selected_by"] == "random"
             else:
                 assert r["split"] in ("train", "validation")
                 assert r["selected_by"] == "random" or r["selected_by"].startswith("uncertain:")
             assert r["text"] not in texts
             texts.add(r["text"])
             ids.append(r["id"])
-        if b > 3:
+        if 3 < b < 7:
             assert sum(r["selected_by"] == "random" for r in rows) == 100
             uncertain = [r["review_ref"] for r in rows if r["selected_by"] != "random"]
             assert len(set(uncertain)) == 300
             others = [r["review_ref"] for r in rows if r["selected_by"] == "random"]
             assert not set(uncertain) & set(others)  # an uncertain sentence's review gives no other
-    assert sorted(ids) == [f"s-{n:06d}" for n in range(1, 2851)]
+    assert sorted(ids) == [f"s-{n:06d}" for n in range(1, 3151)]
 
 
 class _FakeRegression:
@@ -357,6 +360,29 @@ def test_select_more_draws_uncertain_and_random_sentences_outside_the_test_split
     assert sum(map(distance, picked)) / len(picked) < sum(map(distance, drawn)) / len(drawn) / 5
 
 
+def test_select_test_draws_unlabelled_test_sentences_uniformly():
+    build = _build_module()
+    products = [f"p{i}" for i in range(40)]
+    split_of = {p: stable_split(p, (0.7, 0.15, 0.15)) for p in products}
+    pool = [
+        {"text": f"그냥 평범한 문장 {i}", "review_ref": f"set/f.csv:{i // 2}", "product_id": products[i % 40]}
+        for i in range(2000)
+    ]
+    in_test = [r for r in pool if split_of[r["product_id"]] == "test"]
+    labelled = [{"id": "s-000007", "text": in_test[0]["text"]}]
+    rows = build.select_test(pool, labelled, 50, seed=3, first_id=8)
+    assert [r["id"] for r in rows] == [f"s-{n:06d}" for n in range(8, 58)]
+    assert all(r["split"] == "test" == split_of[r["product_id"]] and r["selected_by"] == "random" for r in rows)
+    assert in_test[0]["text"] not in {r["text"] for r in rows} and len({r["text"] for r in rows}) == 50
+    assert rows == build.select_test(pool, labelled, 50, seed=3, first_id=8)  # the seed fixes the draw
+    assert rows != build.select_test(pool, labelled, 50, seed=4, first_id=8)
+    # uniform: about as many from the first half of the pool as from the second
+    first_half = {r["text"] for r in in_test[: len(in_test) // 2]}
+    assert 15 <= sum(r["text"] in first_half for r in rows) <= 35
+    with pytest.raises(SystemExit, match="the test split has only"):
+        build.select_test(pool, labelled, len(in_test), seed=3)
+
+
 def test_select_more_refuses_bad_counts_and_a_batch_not_merged_yet(tmp_path, monkeypatch):
     build = _build_module()
     monkeypatch.setattr(build, "BATCH_DIR", tmp_path)
@@ -370,3 +396,7 @@ def test_select_more_refuses_bad_counts_and_a_batch_not_merged_yet(tmp_path, mon
     # labelled but not merged: its texts are not in sentences.jsonl, so they could be drawn again
     with pytest.raises(SystemExit, match="batch-3.jsonl is not in sentences.jsonl yet: label it and run merge"):
         build.main(["select-more"])
+    with pytest.raises(SystemExit, match="batch-3.jsonl is not in sentences.jsonl yet: label it and run merge"):
+        build.main(["select-test"])
+    with pytest.raises(SystemExit, match="--count must be positive \\(got 0\\)"):
+        build.main(["select-test", "--count", "0"])

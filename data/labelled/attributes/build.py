@@ -18,6 +18,11 @@ Subcommands (run from the repository root with the project's Python):
            back-off tagger's regression is least sure of an attribute no phrase decides
            (``selected_by`` "random" or "uncertain:<attribute_id>"), written as the next
            batches/batch-<n>.jsonl with ids following the last one
+  select-test
+           a random batch from the products of the test split, sentences not labelled yet
+           (``selected_by`` "random"): more test rows drawn as the first random half was, so
+           the test figures rest on more sentences, and on sentences the phrase tagger did not
+           choose; written as the next batches/batch-<n>.jsonl
   verify   check sentences.jsonl: every sentence is still a sentence of its source review,
            every label is valid under the taxonomy, every split is its product's split
 
@@ -54,6 +59,7 @@ MIN_CHARS = 6
 POS_SHARE = 0.6
 BATCH_DIR = HERE / "batches"
 MORE_SEED = 20261203
+TEST_SEED = 20261204
 TAGGER_DIR = HERE.parents[2] / "models" / "attributes-backoff"
 OUTPUT = HERE / "sentences.jsonl"
 FIELDS = ("id", "text", "review_ref", "product_id", "split", "selected_by")
@@ -271,6 +277,48 @@ def select_more(pool, labelled, tagger, n_total, n_random, seed=MORE_SEED, first
     ]
 
 
+def select_test(pool, labelled, n_total, seed=TEST_SEED, first_id=1) -> list[dict]:
+    """``n_total`` sentences drawn uniformly from the test split's products, none already labelled, in the
+    order drawn (a uniform draw has no route to hide)."""
+    seen = {r["text"] for r in labelled}
+    candidates = [dict(r, split=stable_split(r["product_id"], FRACTIONS)) for r in pool if r["text"] not in seen]
+    candidates = [r for r in candidates if r["split"] == "test"]
+    if n_total > len(candidates):
+        raise SystemExit(f"--count {n_total}: the test split has only {len(candidates)} sentences not labelled yet")
+    picked = random.Random(seed).sample(range(len(candidates)), n_total)
+    return [
+        {
+            "id": f"s-{first_id + n:06d}",
+            **{k: candidates[i][k] for k in ("text", "review_ref", "product_id", "split")},
+            "selected_by": "random",
+        }
+        for n, i in enumerate(picked)
+    ]
+
+
+def unmerged_batches(labelled: list[dict]) -> list[Path]:
+    """The batch files whose rows are not all in sentences.jsonl yet."""
+    merged = {r["id"] for r in labelled}
+    paths = [BATCH_DIR / f"batch-{b}.jsonl" for b in range(1, batch_count() + 1)]
+    return [p for p in paths if not {r["id"] for r in read_jsonl(p)} <= merged]
+
+
+def cmd_select_test(args) -> None:
+    if args.count <= 0:
+        raise SystemExit(f"--count must be positive (got {args.count})")
+    labelled = read_jsonl(OUTPUT)
+    pending = unmerged_batches(labelled)
+    if pending and not args.force:
+        raise SystemExit(
+            f"{pending[0]} is not in {OUTPUT.name} yet: label it and run merge first (or select-test --force)"
+        )
+    last = max(int(r["id"].split("-")[1]) for r in labelled)
+    rows = select_test(sentence_pool(), labelled, args.count, first_id=last + 1)
+    path = BATCH_DIR / f"batch-{batch_count() + 1}.jsonl"
+    write_jsonl(path, rows)
+    print(f"{len(rows)} test-split sentences drawn at random -> {path}")
+
+
 def cmd_select_more(args) -> None:
     from plm.attribute_backoff import load
 
@@ -278,9 +326,7 @@ def cmd_select_more(args) -> None:
         raise SystemExit(f"--count must be positive and --random between 0 and it (got {args.count} and {args.random})")
     n = batch_count()
     labelled = read_jsonl(OUTPUT)
-    merged = {r["id"] for r in labelled}
-    pending = [BATCH_DIR / f"batch-{b}.jsonl" for b in range(1, n + 1)]
-    pending = [p for p in pending if not {r["id"] for r in read_jsonl(p)} <= merged]
+    pending = unmerged_batches(labelled)
     if pending and not args.force:
         raise SystemExit(
             f"{pending[0]} is not in {OUTPUT.name} yet: label it and run merge first (or select-more --force)"
@@ -363,6 +409,12 @@ def main(argv=None) -> None:
         "--force", action="store_true", help="even when an earlier batch is not merged into sentences.jsonl yet"
     )
     p.set_defaults(func=cmd_select_more)
+    p = sub.add_parser("select-test")
+    p.add_argument("--count", type=int, default=300, help="sentences in the new batch (default 300)")
+    p.add_argument(
+        "--force", action="store_true", help="even when an earlier batch is not merged into sentences.jsonl yet"
+    )
+    p.set_defaults(func=cmd_select_test)
     sub.add_parser("merge").set_defaults(func=cmd_merge)
     sub.add_parser("verify").set_defaults(func=cmd_verify)
     args = ap.parse_args(argv)

@@ -11,7 +11,7 @@ class Command(BaseCommand):
         "Evaluate a registered or local 2-class classifier on a labelled file: AUROC, average precision, "
         "precision@k, expected calibration error (before and after the directory's calibration) and a threshold "
         "table, beside the baseline (character n-gram TF-IDF + logistic regression, fitted on the file's train "
-        "split) and the keyword rule; "
+        "split) and the keyword rule, with bootstrap intervals resampled by product; "
         "writes evaluation.json, pr_curve.png and reliability.png."
     )
 
@@ -50,10 +50,22 @@ class Command(BaseCommand):
         parser.add_argument("--k", type=int, nargs="+", default=[10, 50, 100, 500], help="k for precision@k")
         parser.add_argument("--bins", type=int, default=10, help="calibration bins (default: 10)")
         parser.add_argument("--threshold", type=float, default=0.5, help="threshold for accuracy/F1 (default: 0.5)")
+        parser.add_argument(
+            "--bootstrap",
+            type=int,
+            default=1000,
+            metavar="N",
+            help="resamples for 95%% intervals of AUROC and AP and of model − baseline and model − keyword rule, "
+            "drawn by product (by review when a row has no product); 0 turns them off (default: 1000)",
+        )
 
     def handle(self, *args, **options):
         from plm import datasets, evaluation
 
+        if options["bootstrap"] < 0:
+            raise CommandError(
+                f"--bootstrap must be 0 (no intervals) or a number of resamples, not {options['bootstrap']}"
+            )
         path, name = self.model_path(options)
         try:
             data = datasets.load_task(
@@ -67,9 +79,12 @@ class Command(BaseCommand):
             raise CommandError(f"{options['data'] or 'the unused-review set'}: {exc}") from exc
         if len(data.label_names) != 2:
             raise CommandError(f"the file has {len(data.label_names)} labels {data.label_names}; evaluation needs 2")
-        texts, labels = data.texts, data.labels
+        texts, labels, indices = data.texts, data.labels, range(len(data.texts))
         if options["split"] != "all":
-            texts, labels, _ = data.split(options["split"])
+            texts, labels, indices = data.split(options["split"])
+        # resampled by product, the unit the split is drawn by; by review where a row has no product
+        groups = [data.groups[i] for i in indices] if data.groups else []
+        groups = groups if groups and all(groups) else None
         if not texts:
             raise CommandError(f"no examples in the {options['split']} split; pass --split all")
         probabilities, uncalibrated = self.score(path, texts)
@@ -86,6 +101,8 @@ class Command(BaseCommand):
             threshold=options["threshold"],
             baseline=baseline,
             uncalibrated=uncalibrated,
+            bootstrap=options["bootstrap"],
+            groups=groups,
         )
         self.stdout.write(f"{name} on {options['data'] or 'the unused-review set'} ({options['split']})")
         self.stdout.write(evaluation.format_report(result))
