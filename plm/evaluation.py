@@ -271,8 +271,12 @@ def evaluate(
     uncalibrated: _Scores | None = None,
     bootstrap: int = 0,
     groups: Sequence[Any] | None = None,
+    parts: Mapping[str, _Scores] | None = None,
 ) -> dict[str, Any]:
     """Model, baseline (when its scores are given) and keyword rule on the same examples.
+
+    `parts`: a stacked model's inputs scored alone (e.g. {"network": raw softmax, "companion": the companion
+    regression's margins}), put beside the model in the bootstrap: does the stack beat each of its parts?
 
     `uncalibrated`: the model's raw softmax scores, to report the calibration error before
     calibration beside the one after. `bootstrap`: that many resamples (`paired_bootstrap`, by the
@@ -293,6 +297,7 @@ def evaluate(
     if bootstrap:
         scorers = {
             "model": probabilities,
+            **(parts or {}),
             **({"baseline": baseline} if baseline is not None else {}),
             "keyword_rule": rule,
         }
@@ -309,6 +314,8 @@ def evaluate(
                     row["baseline"] = float(baseline[i])
                 if uncalibrated is not None:
                     row["uncalibrated"] = float(uncalibrated[i])
+                for part, scores in (parts or {}).items():
+                    row.setdefault(part, float(scores[i]))
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
         if len(set(np.asarray(labels).tolist())) == 2:
             curves = {name: (labels, probabilities)}
@@ -358,13 +365,14 @@ def format_report(result: Mapping[str, Any]) -> str:
             f"{row['share_above']:10.3f} {row['count_above']:6d}"
         )
     if result.get("bootstrap"):
-        lines += ["", format_bootstrap(result["bootstrap"], {"keyword_rule": "keyword rule"})]
+        lines += ["", format_bootstrap(result["bootstrap"], BOOTSTRAP_NAMES)]
     return "\n".join(lines)
 
 
 # --- intervals: a paired bootstrap ---------------------------------------------------------
 
 METRIC_NAMES = {"auroc": "AUROC", "average_precision": "AP", "micro_f1": "micro-F1"}
+BOOTSTRAP_NAMES = {"keyword_rule": "keyword rule", "network": "network alone", "companion": "companion regression"}
 _CELLS = 4_000_000  # resamples × rows held in memory at once
 
 

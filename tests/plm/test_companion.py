@@ -160,3 +160,32 @@ def test_both_runtimes_score_a_stacked_directory_as_it_was_evaluated(stacked_run
     raw = onnx_model.predict_proba(texts, calibrated=False)
     expected = [calibration.apply(fitted, calibration.margin(p), r["companion_margin"]) for p, r in zip(raw, test)]
     assert onnx_model.predict_proba(texts) == pytest.approx(expected, abs=1e-6)
+
+
+def test_evaluate_classifier_puts_the_stacks_two_inputs_beside_it(stacked_run, tmp_path):
+    """A stacked directory is scored three ways on the same rows: the stack, the network alone and the companion
+    regression alone, each in the bootstrap beside the baseline, as the shipped classifier's README table reads."""
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    output = tmp_path / "eval"
+    call_command("evaluate_classifier", str(stacked_run), "--output", str(output), "--bootstrap", "100", stdout=out)
+    result = json.loads((output / "evaluation.json").read_text())
+    bootstrap = result["bootstrap"]
+    assert list(bootstrap["systems"]) == ["model", "network", "companion", "baseline", "keyword_rule"]
+    rows = [json.loads(line) for line in (output / "predictions.jsonl").read_text().splitlines()]
+    labels = [r["label"] for r in rows]
+    assert bootstrap["systems"]["network"]["auroc"]["point"] == pytest.approx(
+        roc_auc_score(labels, [r["uncalibrated"] for r in rows])
+    )
+    assert bootstrap["systems"]["companion"]["average_precision"]["point"] == pytest.approx(
+        average_precision_score(labels, [r["companion"] for r in rows])
+    )
+    assert bootstrap["systems"]["model"]["auroc"]["point"] == pytest.approx(result["model"]["auroc"])
+    # the stack is the calibration of its two inputs, row by row
+    fitted = json.loads((stacked_run / "calibration.json").read_text())
+    for r in rows[:20]:
+        expected = calibration.apply(fitted, calibration.margin(r["uncalibrated"]), r["companion"])
+        assert r["probability"] == pytest.approx(expected, abs=1e-6)
+    printed = out.getvalue()
+    assert "model − network alone: AUROC" in printed and "model − companion regression: AP" in printed

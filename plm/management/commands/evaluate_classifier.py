@@ -87,7 +87,7 @@ class Command(BaseCommand):
         groups = groups if groups and all(groups) else None
         if not texts:
             raise CommandError(f"no examples in the {options['split']} split; pass --split all")
-        probabilities, uncalibrated = self.score(path, texts)
+        probabilities, uncalibrated, parts = self.score(path, texts)
         baseline = self.baseline(data, texts)
         output = Path(options["output"] or Path(settings.VAR_DIR) / "evaluations" / name)
         result = evaluation.evaluate(
@@ -103,6 +103,7 @@ class Command(BaseCommand):
             uncalibrated=uncalibrated,
             bootstrap=options["bootstrap"],
             groups=groups,
+            parts=parts,
         )
         self.stdout.write(f"{name} on {options['data'] or 'the unused-review set'} ({options['split']})")
         self.stdout.write(evaluation.format_report(result))
@@ -142,10 +143,14 @@ class Command(BaseCommand):
         for start in tqdm(range(0, len(texts), step), desc="scoring", unit="batch", disable=len(texts) <= step):
             raw += predict_proba(model, tokenizer, texts[start : start + step], max_length, calibrated=False)
         if model.calibration is None:
-            return raw, None
-        # a stacking calibration adds its companion regression's margins (companion.json)
-        companion = model.companion.margins(texts) if model.companion is not None else None
-        return calibration.apply_probabilities(model.calibration, raw, companion), raw
+            return raw, None, None
+        # a stacking calibration adds its companion regression's margins (companion.json); the stack's two
+        # inputs are then scored alone too, beside it in the bootstrap
+        if model.companion is None:
+            return calibration.apply_probabilities(model.calibration, raw), raw, None
+        companion = model.companion.margins(texts)
+        stacked = calibration.apply_probabilities(model.calibration, raw, companion)
+        return stacked, raw, {"network": raw, "companion": companion}
 
     def baseline(self, data, texts):
         """The character n-gram baseline fitted on the file's train split, scoring the same texts."""
