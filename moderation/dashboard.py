@@ -163,10 +163,13 @@ def model_quality(check):
     gate = (classifier.metrics or {}).get("_gate") if classifier else None
     if not gate:
         return None
+    systems = (gate.get("bootstrap") or {}).get("systems") or {}
     return {
         "classifier": classifier,
         "model": gate["model"],
         "baseline": gate["baseline"],
+        # 95 % intervals over resampled test products, where the registration measured them
+        "intervals": {name: systems[name] for name in ("model", "baseline") if name in systems},
         "examples": gate["examples"],
         "positives": gate["positives"],
         "suggested": (classifier.metrics or {}).get("suggested_threshold"),

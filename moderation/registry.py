@@ -68,6 +68,28 @@ def gate_data(
     return data, texts, labels, str(data_path or datasets.unused_set_dir() / "reviews.jsonl")
 
 
+GATE_BOOTSTRAP = 1000  # resamples of the test products for the gate's intervals
+
+
+def gate_intervals(data: LabelledSet, labels: Sequence[int], scores: dict[str, Sequence[float]]) -> dict[str, Any]:
+    """95 % intervals of AUROC and AP for the model, the active classifier and the baseline, and of the model's
+    paired differences from them, over resamples of the test split's products (`plm.evaluation.paired_bootstrap`):
+    is a difference at the gate more than the test split's noise?"""
+    from plm.evaluation import paired_bootstrap
+
+    _, _, indices = data.split("test")
+    groups = [data.groups[i] for i in indices] if data.groups else []
+    by_product = bool(groups) and all(groups)
+    return paired_bootstrap(
+        labels,
+        scores,
+        "model",
+        rounds=GATE_BOOTSTRAP,
+        groups=groups if by_product else None,
+        unit="product" if by_product else "review",
+    )
+
+
 def score_directory(path: str | PathLike[str], texts: Sequence[str], registered: bool = False) -> list[float]:
     from .scoring import ModelLoadError, check_inside_model_root, load_model_dir, predict_proba
 
@@ -103,17 +125,15 @@ def gate_report(
     model_scores = score_directory(path, texts)
     model, model_report = figures(model_scores)
     train_texts, train_labels, _ = data.split("train")
-    baseline, _ = figures(fit_baseline(train_texts, train_labels).scores(texts))
+    baseline_scores = fit_baseline(train_texts, train_labels).scores(texts)
+    baseline, _ = figures(baseline_scores)
     rule, _ = figures(keyword_rule_scores(texts))
     active = check.classifiers.filter(is_active=True).first()
-    active_figures = None
+    active_figures, compared = None, {"model": model_scores}
     if active is not None:
         try:
-            active_figures = {
-                "id": active.pk,
-                "name": active.name,
-                **figures(score_directory(active.path, texts, registered=True))[0],
-            }
+            compared["active"] = score_directory(active.path, texts, registered=True)
+            active_figures = {"id": active.pk, "name": active.name, **figures(compared["active"])[0]}
         except RegistrationError as exc:  # its directory is gone: fall back to what its registration measured
             stored = (active.metrics or {}).get("_gate", {}).get("model")
             active_figures = {"id": active.pk, "name": active.name, **(stored or {}), "note": f"not rescored: {exc}"}
@@ -126,6 +146,7 @@ def gate_report(
         "baseline": {**baseline, "model": describe()["name"]},
         "keyword_rule": rule,
         "active": active_figures,
+        "bootstrap": gate_intervals(data, labels, {**compared, "baseline": baseline_scores}),
         "thresholds": model_report["thresholds"],
         # each test review's calibrated score and hand label: what a threshold is worth (dashboard, confirmation)
         "test_scores": sorted(([round(float(p), 6), int(y)] for p, y in zip(model_scores, labels)), reverse=True),
@@ -144,6 +165,11 @@ def format_gate(report: Mapping[str, Any]) -> str:
         f"  {'':16}{'AUROC':>7}{'AP':>7}{'ECE':>7}",
     ]
     lines += [f"  {name:16}{f(r.get('auroc'))} {f(r.get('average_precision'))} {f(r.get('ece'))}" for name, r in rows]
+    if report.get("bootstrap"):
+        from plm.evaluation import format_bootstrap
+
+        names = {"model": "this model", "active": f"active #{(report['active'] or {}).get('id')}"}
+        lines.append(format_bootstrap(report["bootstrap"], names, indent="  "))
     return "\n".join(lines)
 
 
@@ -154,10 +180,21 @@ def gate_refusal(report: Mapping[str, Any] | None) -> str | None:
         return None
     ours, theirs = report["model"]["average_precision"], active["average_precision"]
     if ours < theirs:
-        return (
+        why = (
             f"average precision {ours:.3f} is below the active classifier's ({active['name']} #{active['id']}: "
             f"{theirs:.3f}) on the same {report['examples']} labelled test reviews"
         )
+        difference = (
+            ((report.get("bootstrap") or {}).get("differences") or {}).get("active", {}).get("average_precision")
+        )
+        if difference and difference.get("low") is not None:
+            by = report["bootstrap"]["resampled_by"]
+            noise = "within" if difference["low"] <= 0 <= difference["high"] else "beyond"
+            why += (
+                f"; the difference, {difference['point']:+.3f} (95 % {difference['low']:+.3f} to "
+                f"{difference['high']:+.3f} over resampled {by}s), is {noise} the test split's noise"
+            )
+        return why
     return None
 
 

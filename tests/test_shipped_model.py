@@ -174,7 +174,8 @@ def test_the_gate_refuses_a_worse_classifier_unless_forced(tmp_path):
     with pytest.raises(
         CommandError,
         match=r"did not activate it: average precision 0\.\d+ is below the active "
-        r"classifier's \(good #\d+: 0\.\d+\)",
+        r"classifier's \(good #\d+: 0\.\d+\) .*; the difference, -0\.\d+ \(95 % -0\.\d+ to -0\.\d+ over "
+        r"resampled products\), is beyond the test split's noise",
     ):
         call_command("register_classifier", str(worse), "--name", "worse", "--activate", stdout=out)
     assert "baseline" in out.getvalue() and "active #" in out.getvalue()  # the figures side by side
@@ -184,6 +185,16 @@ def test_the_gate_refuses_a_worse_classifier_unless_forced(tmp_path):
     assert (
         refused.metrics["_gate"]["model"]["average_precision"] < refused.metrics["_gate"]["active"]["average_precision"]
     )
+    # the intervals over resampled test products: this model, the active one and the baseline on the same resamples
+    intervals = refused.metrics["_gate"]["bootstrap"]
+    assert list(intervals["systems"]) == ["model", "active", "baseline"] and intervals["resampled_by"] == "product"
+    assert intervals["units"] > 50 and intervals["used"] == intervals["rounds"] == 1000
+    difference = intervals["differences"]["active"]["average_precision"]
+    assert difference["point"] == pytest.approx(
+        refused.metrics["_gate"]["model"]["average_precision"] - refused.metrics["_gate"]["active"]["average_precision"]
+    )
+    assert difference["high"] < 0 and intervals["differences"]["active"]["average_precision"]["share_better"] == 0
+    assert "this model − active #" in out.getvalue() and "resamples by product" in out.getvalue()
 
     call_command(
         "register_classifier", str(worse), "--name", "worse-forced", "--activate", "--force", stdout=io.StringIO()
@@ -232,6 +243,11 @@ def test_the_dashboard_and_the_threshold_confirmation_show_what_a_threshold_is_w
     assert f'id="expected-recall">{round(expected["recall"] * 100)} %<' in page
     dashboard = client.get("/dashboard/unused/").content.decode()
     assert 'id="model-quality"' in dashboard and "기준 모델" in dashboard  # the baseline row, in the Korean UI
+    systems = active.metrics["_gate"]["bootstrap"]["systems"]
+    for name in ("model", "baseline"):
+        auroc = systems[name]["auroc"]
+        assert f'<span class="muted interval">({auroc["low"]:.3f}–{auroc["high"]:.3f})</span>' in dashboard
+    assert "각 수치의 95 % 구간입니다" in dashboard
     suggested = active.metrics.get("suggested_threshold")
     if suggested:
         assert f"p ≥ {suggested['threshold']}" in dashboard
