@@ -257,20 +257,17 @@ def test_micro_f1_from_counts_and_its_paired_differences():
 
 def test_evaluate_classifier_prints_and_saves_intervals_by_product(tiny_classifier_dir, tmp_path, capsys):
     rows = tiny.sample_reviews(300)
-    data = labelled_file(tmp_path / "labelled.jsonl", rows, train_every=3)  # a train split for the baseline
     output = tmp_path / "evaluation"
-    call_command(
-        "evaluate_classifier",
-        str(tiny_classifier_dir),
-        "--data",
-        str(data),
-        "--output",
-        str(output),
-        "--bootstrap",
-        "200",
-    )
-    printed = capsys.readouterr().out
-    result = json.loads((output / "evaluation.json").read_text())
+
+    def evaluate(data, rounds):
+        call_command(
+            "evaluate_classifier", str(tiny_classifier_dir), "--data", str(data), "--output", str(output),
+            "--bootstrap", str(rounds),
+        )  # fmt: skip
+        return json.loads((output / "evaluation.json").read_text()), capsys.readouterr().out
+
+    # a train split for the baseline
+    result, printed = evaluate(labelled_file(tmp_path / "labelled.jsonl", rows, train_every=3), 200)
     bootstrap = result["bootstrap"]
     assert bootstrap["rounds"] == 200 and bootstrap["level"] == 0.95 and bootstrap["resampled_by"] == "product"
     tested = [r for i, r in enumerate(rows) if i % 3 != 1]
@@ -288,30 +285,11 @@ def test_evaluate_classifier_prints_and_saves_intervals_by_product(tiny_classifi
 
     # without products: by review; --bootstrap 0: none; a negative number: refused by name
     data = labelled_file(tmp_path / "no-products.jsonl", rows, products=False)
-    call_command(
-        "evaluate_classifier",
-        str(tiny_classifier_dir),
-        "--data",
-        str(data),
-        "--output",
-        str(output),
-        "--bootstrap",
-        "50",
-    )
-    bootstrap = json.loads((output / "evaluation.json").read_text())["bootstrap"]
+    result, printed = evaluate(data, 50)
+    bootstrap = result["bootstrap"]
     assert bootstrap["resampled_by"] == "review" and bootstrap["units"] == 300 and bootstrap["rounds"] == 50
-    assert "95 % bootstrap intervals: 50 resamples by review (300 reviews)" in capsys.readouterr().out
-    call_command(
-        "evaluate_classifier",
-        str(tiny_classifier_dir),
-        "--data",
-        str(data),
-        "--output",
-        str(output),
-        "--bootstrap",
-        "0",
-    )
-    assert "bootstrap" not in json.loads((output / "evaluation.json").read_text())
-    assert "bootstrap intervals" not in capsys.readouterr().out
+    assert "95 % bootstrap intervals: 50 resamples by review (300 reviews)" in printed
+    result, printed = evaluate(data, 0)
+    assert "bootstrap" not in result and "bootstrap intervals" not in printed
     with pytest.raises(CommandError, match="--bootstrap must be 0 .* not -1"):
         call_command("evaluate_classifier", str(tiny_classifier_dir), "--data", str(data), "--bootstrap", "-1")
