@@ -1098,3 +1098,58 @@ def export_int8(directory, model=None):
     from moderation.onnx_scoring import export_int8 as export
 
     return export(model if model is not None else AttributeTagger(directory).model, directory)
+
+
+def remeasure(directory, path=None, log=print):
+    """Measure a trained attribute model again on the labelled sentences as they are now (a test split that
+    grew, a corrected label) and write the new `evaluation` into its metrics.json, keeping the record of how it
+    was trained; `remeasured` says when, on how many test sentences, and what the figure was before. Nothing
+    is written when the figures did not change. The model's new `evaluation`."""
+    import datetime
+
+    from .attributes import load_taxonomy
+
+    metrics_path = Path(directory) / "metrics.json"
+    try:
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AttributeModelError(f"{metrics_path}: {exc}") from None
+    if metrics.get("task") != "attributes" or "evaluation" not in metrics:
+        raise AttributeModelError(f"{metrics_path}: not the metrics of an attribute model (no task or evaluation)")
+    taxonomy = load_taxonomy()
+    rows = load_sentences(path, taxonomy=taxonomy)
+    split = {name: [r for r in rows if r["split"] == name] for name in ("train", "validation", "test")}
+    evaluation = evaluate_all(load(directory), split, taxonomy, log=log)["evaluation"]
+    before = metrics["evaluation"]["subsets"]["all"]["model"]
+    if evaluation["subsets"] == metrics["evaluation"]["subsets"]:
+        log(f"{directory}: the figures did not change; metrics.json left as it is")
+        return evaluation
+    metrics["remeasured"] = {
+        "on": datetime.date.today().isoformat(),
+        "test_sentences": len(split["test"] or split["validation"]),
+        "before": {"test_sentences": metrics.get("examples", {}).get("test"), "micro_f1": before["micro_f1"]},
+    }
+    metrics["evaluation"] = evaluation
+    metrics.setdefault("examples", {})["test"] = len(split["test"])
+    metrics_path.write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
+    log(
+        f"{metrics_path}: test micro-F1 {evaluation['subsets']['all']['model']['micro_f1']:.3f} (was {before['micro_f1']:.3f})"
+    )
+    return evaluation
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m plm.attributes_model",
+        description="remeasure DIR: an attribute model's test figures again, on the labelled sentences as they are now",
+    )
+    parser.add_argument("command", choices=["remeasure"])
+    parser.add_argument("directory")
+    parser.add_argument("--data", help="labelled sentences (default: data/labelled/attributes/sentences.jsonl)")
+    args = parser.parse_args()
+    try:
+        remeasure(args.directory, args.data)
+    except AttributeModelError as exc:
+        parser.exit(2, f"error: {exc}\n")

@@ -237,6 +237,41 @@ def test_the_loader_answers_one_dict_per_sentence_in_input_order(trained):
     assert tagger.tag([]) == []
 
 
+def test_remeasure_writes_the_figures_of_a_grown_test_split_and_keeps_the_training_record(trained, tmp_path):
+    import shutil
+
+    directory = tmp_path / "model"
+    shutil.copytree(trained, directory)
+    before = json.loads((directory / "metrics.json").read_text())
+    rows = planted_rows()
+    same = tmp_path / "same.jsonl"
+    same.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    assert am.remeasure(directory, same, log=lambda _: None)["subsets"] == before["evaluation"]["subsets"]
+    assert json.loads((directory / "metrics.json").read_text()) == before  # nothing changed: nothing written
+
+    # the test split grows by every validation row (a stand-in for newly labelled test sentences)
+    grown = tmp_path / "grown.jsonl"
+    moved = [dict(r, split="test") if r["split"] == "validation" else r for r in rows]
+    grown.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in moved), encoding="utf-8")
+    evaluation = am.remeasure(directory, grown, log=lambda _: None)
+    after = json.loads((directory / "metrics.json").read_text())
+    tests = [r for r in moved if r["split"] == "test"]
+    assert after["evaluation"] == evaluation and evaluation["subsets"]["all"]["model"]["examples"] == len(tests)
+    assert after["examples"]["test"] == len(tests) and after["remeasured"]["test_sentences"] == len(tests)
+    assert after["remeasured"]["before"]["micro_f1"] == before["evaluation"]["subsets"]["all"]["model"]["micro_f1"]
+    expected = am.evaluate(
+        [r["labels"] for r in tests],
+        am.load(directory).tag([r["text"] for r in tests]),
+        [a.id for a in load_taxonomy()],
+    )
+    assert evaluation["subsets"]["all"]["model"]["micro_f1"] == pytest.approx(expected["micro_f1"])
+    for key in ("history", "thresholds", "best_epoch", "train_seconds", "config"):
+        assert after[key] == before[key]  # how it was trained stays as it was
+    (directory / "metrics.json").write_text(json.dumps({"task": "unused"}))
+    with pytest.raises(am.AttributeModelError, match="not the metrics of an attribute model"):
+        am.remeasure(directory, grown)
+
+
 def test_load_refuses_a_directory_without_attributes_json(tiny_classifier_dir):
     with pytest.raises(am.AttributeModelError, match="attributes.json"):
         am.load(tiny_classifier_dir)
