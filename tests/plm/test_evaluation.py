@@ -291,5 +291,7 @@ def test_evaluate_classifier_prints_and_saves_intervals_by_product(tiny_classifi
     assert "95 % bootstrap intervals: 50 resamples by review (300 reviews)" in printed
     result, printed = evaluate(data, 0)
     assert "bootstrap" not in result and "bootstrap intervals" not in printed
+    with pytest.raises(CommandError, match="up to 100,000, not 1000000"):
+        call_command("evaluate_classifier", str(tiny_classifier_dir), "--data", str(data), "--bootstrap", "1000000")
     with pytest.raises(CommandError, match="--bootstrap must be 0 .* not -1"):
         call_command("evaluate_classifier", str(tiny_classifier_dir), "--data", str(data), "--bootstrap", "-1")

@@ -5,6 +5,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+# Each resample is held as an index array while the intervals are computed: 100,000 of them over a few
+# thousand reviews is a few gigabytes, and the percentiles stop moving long before.
+MAX_BOOTSTRAP = 100_000
+
 
 class Command(BaseCommand):
     help = (
@@ -56,15 +60,17 @@ class Command(BaseCommand):
             default=1000,
             metavar="N",
             help="resamples for 95%% intervals of AUROC and AP and of model − baseline and model − keyword rule, "
-            "drawn by product (by review when a row has no product); 0 turns them off (default: 1000)",
+            "drawn by product (by review when a row has no product); 0 turns them off, at most 100000 "
+            "(default: 1000)",
         )
 
     def handle(self, *args, **options):
         from plm import datasets, evaluation
 
-        if options["bootstrap"] < 0:
+        if not 0 <= options["bootstrap"] <= MAX_BOOTSTRAP:
             raise CommandError(
-                f"--bootstrap must be 0 (no intervals) or a number of resamples, not {options['bootstrap']}"
+                f"--bootstrap must be 0 (no intervals) or a number of resamples up to {MAX_BOOTSTRAP:,}, "
+                f"not {options['bootstrap']}"
             )
         path, name = self.model_path(options)
         try:
