@@ -75,19 +75,11 @@ def gate_intervals(data: LabelledSet, labels: Sequence[int], scores: dict[str, S
     """95 % intervals of AUROC and AP for the model, the active classifier and the baseline, and of the model's
     paired differences from them, over resamples of the test split's products (`plm.evaluation.paired_bootstrap`):
     is a difference at the gate more than the test split's noise?"""
-    from plm.evaluation import paired_bootstrap
+    from plm.evaluation import paired_bootstrap, product_groups
 
     _, _, indices = data.split("test")
-    groups = [data.groups[i] for i in indices] if data.groups else []
-    by_product = bool(groups) and all(groups)
-    return paired_bootstrap(
-        labels,
-        scores,
-        "model",
-        rounds=GATE_BOOTSTRAP,
-        groups=groups if by_product else None,
-        unit="product" if by_product else "review",
-    )
+    groups, unit = product_groups([data.groups[i] for i in indices] if data.groups else [], "review")
+    return paired_bootstrap(labels, scores, "model", rounds=GATE_BOOTSTRAP, groups=groups, unit=unit)
 
 
 def score_directory(path: str | PathLike[str], texts: Sequence[str], registered: bool = False) -> list[float]:

@@ -101,6 +101,11 @@ def _value(v):
     return v[0] if isinstance(v, (tuple, list)) else v
 
 
+def split_rows(rows):
+    """{"train": [...], "validation": [...], "test": [...]}: the labelled sentences by their split."""
+    return {name: [r for r in rows if r["split"] == name] for name in ("train", "validation", "test")}
+
+
 def load_sentences(path=None, taxonomy=None):
     """The hand-labelled sentences (data/labelled/attributes/sentences.jsonl), labels checked."""
     from .attributes import load_taxonomy
@@ -398,7 +403,7 @@ def train(
     layout = label_layout(taxonomy)
     if config.threads:
         torch.set_num_threads(config.threads)
-    split = {name: [r for r in rows if r["split"] == name] for name in ("train", "validation", "test")}
+    split = split_rows(rows)
     if not split["train"] or not split["validation"]:
         raise ft.FinetuneError(
             f"the attribute model needs train and validation sentences (has "
@@ -565,7 +570,7 @@ def evaluate_all(tagger, split, taxonomy, compare=True, log=print, bootstrap=BOO
     `bootstrap` resamples (seed 0; 0: none) give each system's micro-F1 interval and the paired differences
     model − phrase tagger and model − TF-IDF + LR, drawn by product when every row has one, else by sentence."""
     from .attributes import PhraseTagger
-    from .evaluation import paired_bootstrap_micro_f1
+    from .evaluation import paired_bootstrap_micro_f1, product_groups
 
     attribute_ids = [a.id for a in taxonomy]
     rows = split.get("test") or split["validation"]
@@ -585,16 +590,10 @@ def evaluate_all(tagger, split, taxonomy, compare=True, log=print, bootstrap=BOO
         gold = [rows[i]["labels"] for i in indices]
         result[subset] = {name: evaluate(gold, [p[i] for i in indices], attribute_ids) for name, p in predicted.items()}
         if bootstrap and indices:
-            products = [rows[i].get("product_id") for i in indices]
-            by_product = all(products)
+            groups, unit = product_groups([rows[i].get("product_id") for i in indices], "sentence")
             counts = {name: row_counts(gold, [p[i] for i in indices], attribute_ids) for name, p in predicted.items()}
             intervals[subset] = paired_bootstrap_micro_f1(
-                counts,
-                "model",
-                rounds=bootstrap,
-                groups=products if by_product else None,
-                seed=0,
-                unit="product" if by_product else "sentence",
+                counts, "model", rounds=bootstrap, groups=groups, seed=0, unit=unit
             )
     evaluation = {
         "split": "test" if split.get("test") else "validation",
@@ -1118,7 +1117,7 @@ def remeasure(directory, path=None, log=print):
         raise AttributeModelError(f"{metrics_path}: not the metrics of an attribute model (no task or evaluation)")
     taxonomy = load_taxonomy()
     rows = load_sentences(path, taxonomy=taxonomy)
-    split = {name: [r for r in rows if r["split"] == name] for name in ("train", "validation", "test")}
+    split = split_rows(rows)
     evaluation = evaluate_all(load(directory), split, taxonomy, log=log)["evaluation"]
     before = metrics["evaluation"]["subsets"]["all"]["model"]
     if evaluation["subsets"] == metrics["evaluation"]["subsets"]:

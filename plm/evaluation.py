@@ -376,6 +376,13 @@ BOOTSTRAP_NAMES = {"keyword_rule": "keyword rule", "network": "network alone", "
 _CELLS = 4_000_000  # resamples × rows held in memory at once
 
 
+def product_groups(groups: Sequence[Any] | None, row_unit: str) -> tuple[list[Any] | None, str]:
+    """(groups, unit) for a bootstrap: whole products when every row has one (the unit the labelled splits are
+    drawn by), else single rows, named `row_unit` ("review", "sentence")."""
+    groups = list(groups or [])
+    return (groups, "product") if groups and all(groups) else (None, row_unit)
+
+
 def resample_indices(n: int, rounds: int, groups: Sequence[Any] | None = None, seed: int = 0) -> list[np.ndarray]:
     """`rounds` resamples of n rows drawn with replacement, as row index arrays (the same for a seed).
 

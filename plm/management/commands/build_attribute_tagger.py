@@ -113,7 +113,7 @@ class Command(BaseCommand):
         try:
             taxonomy = load_taxonomy()
             rows = attributes_model.load_sentences(options["data"], taxonomy)
-            split = {name: [r for r in rows if r["split"] == name] for name in ("train", "validation", "test")}
+            split = attributes_model.split_rows(rows)
             if not split["train"] or not split["validation"]:
                 raise CommandError(
                     f"the back-off tagger needs train and validation sentences (has {len(split['train'])} train, "

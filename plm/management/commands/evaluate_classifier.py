@@ -89,8 +89,7 @@ class Command(BaseCommand):
         if options["split"] != "all":
             texts, labels, indices = data.split(options["split"])
         # resampled by product, the unit the split is drawn by; by review where a row has no product
-        groups = [data.groups[i] for i in indices] if data.groups else []
-        groups = groups if groups and all(groups) else None
+        groups, _unit = evaluation.product_groups([data.groups[i] for i in indices] if data.groups else [], "review")
         if not texts:
             raise CommandError(f"no examples in the {options['split']} split; pass --split all")
         probabilities, uncalibrated, parts = self.score(path, texts)
